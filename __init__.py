@@ -1,0 +1,4 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+
+from . import controllers
+from . import models

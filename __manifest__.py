@@ -1,0 +1,20 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+{
+    'name': "Gelato Connector",
+    'version': '19.0.1.0.0',
+    'summary': "Sell Gelato print-on-demand products from quotations and the webshop",
+    'category': 'Sales/Sales',
+    'author': "gelato_connector developers",
+    'website': 'https://dashboard.gelato.com/docs/',
+    'license': 'LGPL-3',
+    'depends': ['sale_management', 'stock_delivery', 'website_sale'],
+    'excludes': ['sale_gelato', 'sale_gelato_stock', 'website_sale_gelato'],
+    'data': [
+        'security/ir.model.access.csv',
+        'data/ir_config_parameter_data.xml',
+        'views/product_template_views.xml',
+        'views/res_config_settings_views.xml',
+    ],
+    'installable': True,
+    'application': False,
+}

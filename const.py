@@ -1,0 +1,66 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+"""Constants shared by the Gelato connector: API settings, status tables and Gelato's limits."""
+
+# === API === #
+
+API_URL_TEMPLATE_PARAM = 'gelato_connector.api_url_template'
+DEFAULT_API_URL_TEMPLATE = 'https://{service}.gelatoapis.com'
+API_SERVICES = ('order', 'product', 'ecommerce', 'shipment')
+
+# Seconds to wait for Gelato to connect or to send a byte of its answer.
+REQUEST_TIMEOUT = 20
+
+# Retries for transient failures: connection errors, 429 and 5xx. The backoff doubles from
+# RETRY_BACKOFF_FACTOR seconds; Retry-After headers sent by Gelato are honoured.
+RETRY_TOTAL = 3
+RETRY_BACKOFF_FACTOR = 0.3
+RETRY_STATUS_CODES = (429, 500, 502, 503, 504)
+
+# The cheap authenticated call behind "Test connection".
+CONNECTION_TEST_ENDPOINT = ('shipment', 'GET', '/v1/shipment-methods')
+
+# Values that must never reach a log line.
+SENSITIVE_KEYS = {'X-API-KEY', 'gelato_api_key', 'gelato_webhook_secret', 'signature'}
+
+WEBHOOK_ROUTE = '/gelato/webhook'
+DASHBOARD_ORDER_URL = 'https://dashboard.gelato.com/orders/{order_id}'
+
+# === PRODUCTS === #
+
+# Longest attribute, value or variant name accepted from a Gelato template.
+MAX_NAME_LENGTH = 255
+
+# === ADDRESSES === #
+
+# Countries where Gelato does not require a postal code.
+COUNTRIES_WITHOUT_ZIPCODE = {
+    'AO', 'AG', 'AW', 'BS', 'BZ', 'BJ', 'BW', 'BF', 'BI', 'CM', 'CF', 'KM',
+    'CG', 'CD', 'CK', 'CI', 'DJ', 'DM', 'GQ', 'ER', 'FJ', 'TF', 'GM', 'GH',
+    'GD', 'GN', 'GY', 'HK', 'IE', 'JM', 'KE', 'KI', 'MO', 'MW', 'ML', 'MR',
+    'MU', 'MS', 'NR', 'AN', 'NU', 'KP', 'PA', 'QA', 'RW', 'KN', 'LC', 'ST',
+    'SC', 'SL', 'SB', 'SO', 'ZA', 'SR', 'SY', 'TZ', 'TL', 'TK', 'TO', 'TT',
+    'TV', 'UG', 'AE', 'VU', 'YE', 'ZW',
+}
+
+# === ORDER STATUSES === #
+
+# Gelato's fulfillment statuses, in the order an order normally goes through them. `rank`
+# decides whether a late event may still move an order: only a higher rank wins.
+ORDER_STATUSES = [
+    ('draft', "Draft"),
+    ('created', "Created"),
+    ('pending_approval', "Pending Approval"),
+    ('not_connected', "Not Connected"),
+    ('uploading', "Uploading"),
+    ('passed', "Passed"),
+    ('in_production', "In Production"),
+    ('printed', "Printed"),
+    ('shipped', "Shipped"),
+    ('in_transit', "In Transit"),
+    ('delivered', "Delivered"),
+    ('on_hold', "On Hold"),
+    ('pending_personalization', "Pending Personalization"),
+    ('canceled', "Canceled"),
+    ('failed', "Failed"),
+    ('returned', "Returned"),
+]

@@ -1,0 +1,1 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.

@@ -1,0 +1,420 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+
+import logging
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.fields import Command, Domain
+
+from odoo.addons.gelato_connector import const, utils
+from odoo.addons.gelato_connector.exceptions import GelatoError
+
+_logger = logging.getLogger(__name__)
+
+
+class ProductTemplate(models.Model):
+    _name = 'product.template'
+    _inherit = ['product.template', 'gelato.api.mixin']
+
+    gelato_template_ref = fields.Char(
+        string="Gelato Template Reference", copy=False, index='btree_not_null',
+        help="The id of the template in Gelato (Templates > ⋮ > Copy Template ID); "
+             "Synchronize fetches its variants.",
+    )
+    gelato_product_uid = fields.Char(
+        string="Gelato Product UID",
+        compute='_compute_gelato_product_uid',
+        inverse='_inverse_gelato_product_uid',
+        search='_search_gelato_product_uid',
+    )
+    gelato_image_ids = fields.One2many(
+        string="Print Images",
+        comodel_name='product.document',
+        inverse_name='res_id',
+        domain=[('res_model', '=', 'product.template'), ('is_gelato', '=', True)],
+        copy=False,
+    )
+    gelato_missing_image_names = fields.Char(
+        string="Missing Print Images", compute='_compute_gelato_missing_image_names',
+    )
+    gelato_missing_images = fields.Boolean(
+        string="Print Images Missing", compute='_compute_gelato_missing_image_names',
+    )
+    gelato_synced_at = fields.Datetime(string="Last Gelato Sync", readonly=True, copy=False)
+    gelato_template_state = fields.Selection(
+        string="Gelato Template Status",
+        selection=[
+            ('synced', "Synchronized"),
+            ('update_pending', "Update pending"),
+            ('deleted', "Deleted in Gelato"),
+        ],
+        readonly=True, copy=False,
+    )
+
+    # === COMPUTE METHODS === #
+
+    @api.depends('product_variant_ids.gelato_product_uid')
+    def _compute_gelato_product_uid(self):
+        self._compute_template_field_from_variant_field('gelato_product_uid')
+
+    def _inverse_gelato_product_uid(self):
+        self._set_product_variant_field('gelato_product_uid')
+
+    def _search_gelato_product_uid(self, operator, value):
+        return [('product_variant_ids.gelato_product_uid', operator, value)]
+
+    @api.depends('gelato_image_ids.datas')
+    def _compute_gelato_missing_image_names(self):
+        for product in self:
+            missing = product.gelato_image_ids.filtered(lambda image: not image.datas)
+            product.gelato_missing_image_names = ', '.join(missing.mapped('name'))
+            product.gelato_missing_images = bool(missing)
+
+    # === ACTION METHODS === #
+
+    def action_sync_gelato_template_info(self):
+        """Make the product match its Gelato template: the Synchronize button.
+
+        The whole synchronization happens in a savepoint: it is applied completely or not at all.
+
+        :return: A notification saying what changed, or why nothing did.
+        :rtype: dict
+        """
+        self.ensure_one()
+        if not self.gelato_template_ref:
+            raise UserError(_("Paste the Gelato template id in the Gelato section first."))
+        try:
+            template_data = self._gelato_fetch_template()
+            with self.env.cr.savepoint():
+                summary = self._gelato_apply_template(template_data)
+        except (GelatoError, UserError, ValidationError) as error:
+            return utils.notification(
+                'danger', _("Could not synchronize with Gelato"),
+                _("%(product)s was left unchanged.\n%(reason)s",
+                  product=self.display_name, reason=error.args[0] if error.args else error),
+                sticky=True,
+            )
+        return utils.notification(
+            'warning' if summary['missing_images'] else 'success',
+            _("Synchronized with Gelato"),
+            self._gelato_sync_summary_text(summary),
+            next_action={'type': 'ir.actions.client', 'tag': 'soft_reload'},
+        )
+
+    # === BUSINESS METHODS === #
+
+    def _gelato_fetch_template(self):
+        """Read the product's template from Gelato's ecommerce API.
+
+        :return: The template, as Gelato sends it.
+        :rtype: dict
+        :raise GelatoError: When Gelato does not answer or does not know the template.
+        """
+        ref = self.gelato_template_ref.strip()
+        try:
+            data = self._gelato_request('ecommerce', 'GET', f'/v1/templates/{ref}')
+        except GelatoError as error:
+            if error.status == 404:
+                raise GelatoError(_(
+                    "Gelato has no template with the id %(ref)s. Copy it again from Gelato "
+                    "(Templates > ⋮ > Copy Template ID).", ref=ref,
+                ), status=404) from None
+            raise
+        if not isinstance(data, dict):
+            raise GelatoError(_("Gelato sent a template that could not be read."))
+        return data
+
+    def _gelato_apply_template(self, template_data):
+        """Make the product's attributes, variants and print images match a Gelato template.
+
+        Only what differs is written: applying the same template twice writes nothing the second
+        time. Variants Gelato no longer offers are removed, or archived when documents use them.
+
+        :param dict template_data: The template, as Gelato sends it.
+        :return: What changed: `added`, `removed`, `archived` (counts), `images_added`,
+                 `images_removed` and `missing_images` (print area names).
+        :rtype: dict
+        :raise UserError: When the template cannot be represented in Odoo.
+        """
+        self.ensure_one()
+        variants = self._gelato_parse_template(template_data)
+        Product = self.env['product.product']
+        before = self.with_context(active_test=False).product_variant_ids.filtered('active')
+
+        if len(variants) == 1 and not variants[0]['options']:
+            self._gelato_set_attribute_lines([])
+            matched = {variants[0]['uid']: self.product_variant_ids[:1]}
+        else:
+            lines = self._gelato_resolve_attribute_values(variants)
+            self._gelato_set_attribute_lines(lines)
+            matched = self._gelato_match_variants(variants)
+
+        # Reactivate variants that Gelato offers again, then write the UIDs that differ.
+        to_activate = Product.concat(*matched.values()).filtered(lambda p: not p.active)
+        if to_activate:
+            to_activate.active = True
+        for uid, product in matched.items():
+            if product.gelato_product_uid != uid:
+                product.gelato_product_uid = uid
+
+        # Remove what Gelato does not offer.
+        offered = Product.concat(*matched.values())
+        extra = self.with_context(active_test=False).product_variant_ids.filtered('active') - offered
+        removed = archived = 0
+        if extra:
+            extra._unlink_or_archive()
+            archived = len(extra.exists())
+            removed = len(extra) - archived
+
+        images_added, images_removed = self._gelato_sync_print_images(template_data)
+        self.gelato_template_state = 'synced'
+        self.gelato_synced_at = fields.Datetime.now()
+        return {
+            'added': len(offered - before),
+            'removed': removed,
+            'archived': archived,
+            'images_added': images_added,
+            'images_removed': images_removed,
+            'missing_images': self.gelato_image_ids.filtered(lambda i: not i.datas).mapped('name'),
+        }
+
+    def _gelato_parse_template(self, template_data):
+        """Check a Gelato template and return its variants in a normalized form.
+
+        :param dict template_data: The template, as Gelato sends it.
+        :return: One dict per variant: `uid`, `title`, and `options` as a tuple of
+                 `(attribute name, value name)` in Gelato's order.
+        :rtype: list[dict]
+        :raise UserError: With a message naming what is wrong.
+        """
+        raw_variants = template_data.get('variants')
+        if not isinstance(raw_variants, list) or not raw_variants:
+            raise UserError(_("The Gelato template has no variants: there is nothing to sell."))
+        variants, seen_uids, seen_combinations = [], set(), {}
+        for index, raw in enumerate(raw_variants, start=1):
+            if not isinstance(raw, dict):
+                raise UserError(_("Variant %(index)s of the Gelato template is malformed.",
+                                  index=index))
+            title = self._gelato_clean_name(raw.get('title') or str(index), _("variant title"))
+            uid = raw.get('productUid')
+            if not isinstance(uid, str) or not uid.strip():
+                raise UserError(_("The Gelato variant %(variant)s has no product UID.",
+                                  variant=title))
+            uid = uid.strip()
+            if uid in seen_uids:
+                raise UserError(_("Two Gelato variants have the same product UID %(uid)s.",
+                                  uid=uid))
+            seen_uids.add(uid)
+            options = []
+            for raw_option in raw.get('variantOptions') or []:
+                if not isinstance(raw_option, dict):
+                    raise UserError(_("The Gelato variant %(variant)s has a malformed option.",
+                                      variant=title))
+                name = self._gelato_clean_name(raw_option.get('name'), _("option name"))
+                value = self._gelato_clean_name(raw_option.get('value'), _("option value"))
+                if name in dict(options):
+                    raise UserError(_("The Gelato variant %(variant)s has the option %(option)s "
+                                      "twice.", variant=title, option=name))
+                options.append((name, value))
+            variants.append({'uid': uid, 'title': title, 'options': tuple(options)})
+
+        if len(variants) > 1:
+            attribute_names = [name for name, _value in variants[0]['options']]
+            for variant in variants:
+                if not variant['options']:
+                    raise UserError(_(
+                        "The Gelato variant %(variant)s has no options, so it cannot be told "
+                        "apart from the other variants.", variant=variant['title'],
+                    ))
+                names = [name for name, _value in variant['options']]
+                if sorted(names) != sorted(attribute_names):
+                    raise UserError(_(
+                        "The Gelato variant %(variant)s has the options %(options)s where the "
+                        "other variants have %(expected)s.", variant=variant['title'],
+                        options=', '.join(names), expected=', '.join(attribute_names),
+                    ))
+                key = frozenset(variant['options'])
+                if key in seen_combinations:
+                    raise UserError(_(
+                        "The Gelato variants %(first)s and %(second)s have the same options "
+                        "(%(options)s).", first=seen_combinations[key], second=variant['title'],
+                        options=', '.join(f'{n}: {v}' for n, v in variant['options']),
+                    ))
+                seen_combinations[key] = variant['title']
+        return variants
+
+    @api.model
+    def _gelato_clean_name(self, name, what):
+        """Return a stripped name from Gelato, or raise when it cannot be used as one."""
+        if not isinstance(name, str) or not name.strip():
+            raise UserError(_("The Gelato template has an empty or malformed %(what)s.",
+                              what=what))
+        name = ' '.join(name.split())
+        if len(name) > const.MAX_NAME_LENGTH:
+            raise UserError(_(
+                "The Gelato template has a %(what)s longer than %(max)s characters: "
+                "%(start)s…", what=what, max=const.MAX_NAME_LENGTH, start=name[:40],
+            ))
+        return name
+
+    def _gelato_resolve_attribute_values(self, variants):
+        """Find or create the variant-creating attributes and values a template needs.
+
+        Three searches and at most two batched creates, whatever the number of variants.
+
+        :param list variants: The parsed variants.
+        :return: `(attribute, values)` pairs in Gelato's order.
+        :rtype: list[tuple]
+        """
+        wanted = {}  # attribute name -> value names, in order of first appearance
+        for variant in variants:
+            for name, value in variant['options']:
+                wanted.setdefault(name, {}).setdefault(value, None)
+
+        Attribute = self.env['product.attribute']
+        attributes = {}
+        for attribute in Attribute.search(
+            [('name', 'in', list(wanted)), ('create_variant', '=', 'always')], order='id',
+        ):
+            attributes.setdefault(attribute.name, attribute)
+        missing = [name for name in wanted if name not in attributes]
+        if missing:
+            for attribute in Attribute.create([
+                {'name': name, 'create_variant': 'always'} for name in missing
+            ]):
+                attributes[attribute.name] = attribute
+
+        Value = self.env['product.attribute.value']
+        attribute_ids = [attributes[name].id for name in wanted]
+        values = {}
+        all_value_names = list({v for names in wanted.values() for v in names})
+        for value in Value.search(
+            [('attribute_id', 'in', attribute_ids), ('name', 'in', all_value_names)], order='id',
+        ):
+            values.setdefault((value.attribute_id.id, value.name), value)
+        to_create = [
+            {'attribute_id': attributes[name].id, 'name': value_name}
+            for name, value_names in wanted.items() for value_name in value_names
+            if (attributes[name].id, value_name) not in values
+        ]
+        for value in Value.create(to_create):
+            values[(value.attribute_id.id, value.name)] = value
+        return [
+            (attributes[name], Value.concat(*(values[(attributes[name].id, v)] for v in names)))
+            for name, names in wanted.items()
+        ]
+
+    def _gelato_set_attribute_lines(self, lines):
+        """Write the variant-creating attribute lines of the template, only where they differ.
+
+        Lines of attributes that do not create variants are the user's and are kept.
+
+        :param list lines: `(attribute, values)` pairs; empty for a template without options.
+        :return: None
+        """
+        existing = {
+            line.attribute_id: line for line in self.attribute_line_ids
+            if line.attribute_id.create_variant == 'always'
+        }
+        commands = []
+        for attribute, values in lines:
+            line = existing.pop(attribute, None)
+            if not line:
+                commands.append(Command.create({
+                    'attribute_id': attribute.id, 'value_ids': [Command.set(values.ids)],
+                }))
+            elif set(line.value_ids.ids) != set(values.ids):
+                commands.append(Command.update(line.id, {'value_ids': [Command.set(values.ids)]}))
+        commands += [Command.delete(line.id) for line in existing.values()]
+        if commands:
+            self.attribute_line_ids = commands
+
+    def _gelato_match_variants(self, variants):
+        """Find the Odoo variant of each Gelato variant, archived ones included.
+
+        :param list variants: The parsed variants.
+        :return: Gelato product UID -> product.product.
+        :rtype: dict
+        """
+        by_values = {}
+        all_variants = self.with_context(active_test=False).product_variant_ids
+        for product in all_variants.sorted(lambda p: not p.active):
+            values = product.product_template_attribute_value_ids.product_attribute_value_id
+            key = frozenset((value.attribute_id.name, value.name) for value in values)
+            by_values.setdefault(key, product)
+        matched = {}
+        for variant in variants:
+            product = by_values.get(frozenset(variant['options']))
+            if not product:
+                raise UserError(_("Odoo could not create the variant %(variant)s.",
+                                  variant=variant['title']))
+            matched[variant['uid']] = product
+        return matched
+
+    def _gelato_sync_print_images(self, template_data):
+        """Keep one print image per print area of the template.
+
+        Gelato's areas `front` and `1` are named `default`, the name its order API accepts.
+        Images of areas the template no longer has are removed.
+
+        :param dict template_data: The template, as Gelato sends it.
+        :return: The names of the print areas added and removed.
+        :rtype: tuple[list, list]
+        """
+        areas = []
+        for variant in template_data.get('variants') or []:
+            for placeholder in (variant.get('imagePlaceholders') or []
+                                if isinstance(variant, dict) else []):
+                area = placeholder.get('printArea') if isinstance(placeholder, dict) else None
+                if isinstance(area, str) and area.strip():
+                    area = utils.normalize_print_area(area)
+                    if area not in areas:
+                        areas.append(area)
+        existing = {image.name: image for image in self.gelato_image_ids}
+        added = [area for area in areas if area not in existing]
+        removed = self.gelato_image_ids.filtered(lambda image: image.name not in areas)
+        commands = [Command.create({
+            'name': area, 'res_model': 'product.template', 'is_gelato': True,
+        }) for area in added]
+        commands += [Command.delete(image.id) for image in removed]
+        if commands:
+            self.gelato_image_ids = commands
+        return added, removed.mapped('name')
+
+    def _gelato_sync_summary_text(self, summary):
+        """Return the sentence that tells the user what a synchronization changed."""
+        parts = []
+        if summary['added']:
+            parts.append(_("%s variant(s) added", summary['added']))
+        if summary['removed']:
+            parts.append(_("%s variant(s) removed", summary['removed']))
+        if summary['archived']:
+            parts.append(_("%s variant(s) archived (used in documents)", summary['archived']))
+        if summary['images_removed']:
+            parts.append(_("print areas removed: %s", ', '.join(summary['images_removed'])))
+        text = '; '.join(parts) + '.' if parts else _("Already up to date.")
+        if summary['missing_images']:
+            text += ' ' + _("Print images to provide: %s.", ', '.join(summary['missing_images']))
+        return text
+
+    def _gelato_archive_deleted_template(self):
+        """Archive products whose Gelato template was deleted, with a note saying why."""
+        for product in self.filtered('active'):
+            product.write({'active': False, 'gelato_template_state': 'deleted'})
+            product.message_post(body=Markup("%s") % _(
+                "Archived because Gelato reported that its template %(ref)s was deleted.",
+                ref=product.gelato_template_ref,
+            ))
+
+    # === GETTER METHODS === #
+
+    def _get_related_fields_variant_template(self):
+        """Override of `product` to keep `gelato_product_uid` in step between template and
+        variant."""
+        return super()._get_related_fields_variant_template() + ['gelato_product_uid']
+
+    def _get_product_document_domain(self):
+        """Override of `product` to leave print images out of the product's documents."""
+        return super()._get_product_document_domain() & Domain('is_gelato', '=', False)

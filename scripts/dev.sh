@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Sets up everything the addon needs on a fresh machine, then runs Odoo or the test suite.
+#
+#   scripts/dev.sh run     set up, then serve Odoo on http://localhost:8069 with the addon and the
+#                          Gelato simulator (http://127.0.0.1:8070)
+#   scripts/dev.sh test    set up, then run the whole test suite (ends with "N passed, N failed")
+#   scripts/dev.sh setup   set up only
+#
+# Odoo 19 is looked for, in this order: an importable `odoo` (python3 -c 'import odoo');
+# $ODOO_SRC (a source tree holding odoo-bin, odoo/ and addons/); the per-user cache
+# ${XDG_CACHE_HOME:-~/.cache}/gelato_connector/odoo-19.0; the official Odoo 19 source download,
+# unpacked into that cache. Every step is safe to repeat and is skipped when already done.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${GELATO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gelato_connector}
+ODOO_CACHE=$CACHE/odoo-19.0
+ODOO_DOWNLOAD_URL=${ODOO_DOWNLOAD_URL:-https://nightly.odoo.com/19.0/nightly/src/odoo_19.0.latest.tar.gz}
+VENV=${GELATO_VENV:-$REPO/.venv}
+DEV_DB=${GELATO_DEV_DB:-gelato_dev}
+HTTP_PORT=${GELATO_HTTP_PORT:-8069}
+SIM_PORT=${GELATO_SIM_PORT:-8070}
+DEPENDS=sale_management,stock_delivery,website_sale,payment_demo
+
+say() { printf '\033[1m[gelato]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[gelato] error:\033[0m %s\n' "$*" >&2; exit 1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root for: $*"; fi; }
+hash_of() { sha1sum | cut -c1-10; }
+
+# --- Python ------------------------------------------------------------------------------------
+find_python() {
+    for py in python3.12 python3.11 python3.10 python3; do
+        if command -v "$py" >/dev/null && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+            command -v "$py"; return
+        fi
+    done
+    die "Odoo 19 needs Python 3.10 or newer: install python3 (and python3-venv)."
+}
+
+# --- Odoo 19 -----------------------------------------------------------------------------------
+is_odoo19_tree() { [ -f "$1/odoo/release.py" ] && grep -q "^version_info = (19, 0" "$1/odoo/release.py"; }
+
+find_odoo() {
+    local py=$1 root
+    # 1. An importable odoo.
+    if root=$("$py" -c 'import odoo, os; print(os.path.dirname(os.path.dirname(os.path.abspath(odoo.__file__))))' 2>/dev/null) \
+        && is_odoo19_tree "$root"; then
+        ODOO_ROOT=$root; ODOO_IMPORTABLE=1; say "Odoo 19: importable from $py ($root)"; return
+    fi
+    ODOO_IMPORTABLE=0
+    # 2. ODOO_SRC.
+    if [ -n "${ODOO_SRC:-}" ]; then
+        is_odoo19_tree "$ODOO_SRC" || die "ODOO_SRC=$ODOO_SRC is not an Odoo 19 source tree (no odoo/release.py of version 19.0)."
+        ODOO_ROOT=$(cd "$ODOO_SRC" && pwd); say "Odoo 19: ODOO_SRC ($ODOO_ROOT)"; return
+    fi
+    # 3. The per-user cache.
+    if is_odoo19_tree "$ODOO_CACHE"; then ODOO_ROOT=$ODOO_CACHE; say "Odoo 19: cache ($ODOO_ROOT)"; return; fi
+    # 4. The official source download.
+    say "Odoo 19 not found; downloading $ODOO_DOWNLOAD_URL"
+    local tmp; tmp=$(mktemp -d)
+    if curl -fsSL --retry 2 --connect-timeout 20 "$ODOO_DOWNLOAD_URL" -o "$tmp/odoo.tar.gz" \
+        && mkdir -p "$tmp/src" && tar -xzf "$tmp/odoo.tar.gz" -C "$tmp/src" --strip-components=1 \
+        && is_odoo19_tree "$tmp/src"; then
+        mkdir -p "$(dirname "$ODOO_CACHE")"; rm -rf "$ODOO_CACHE"; mv "$tmp/src" "$ODOO_CACHE"; rm -rf "$tmp"
+        ODOO_ROOT=$ODOO_CACHE; say "Odoo 19: downloaded into $ODOO_ROOT"; return
+    fi
+    rm -rf "$tmp"
+    die "Odoo 19 was not found. Provide it in one of these ways, then run this command again:
+  - make 'import odoo' work for $py (pip install an Odoo 19 source tree), or
+  - export ODOO_SRC=/path/to/odoo-19.0 (a tree holding odoo-bin, odoo/ and addons/), or
+  - unpack Odoo 19 Community into $ODOO_CACHE (that folder must hold odoo/release.py), or
+  - allow the download of $ODOO_DOWNLOAD_URL"
+}
+
+odoo_addons_path() {
+    local paths=()
+    [ -d "$ODOO_ROOT/addons" ] && paths+=("$ODOO_ROOT/addons")
+    paths+=("$ODOO_ROOT/odoo/addons" "$ADDONS_LINK_DIR")
+    (IFS=,; echo "${paths[*]}")
+}
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+pg_ok() { psql -d postgres -tAc 'select 1' >/dev/null 2>&1; }
+
+ensure_postgres() {
+    if pg_ok; then return; fi
+    if ! command -v pg_ctlcluster >/dev/null && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+        say "installing PostgreSQL from the OS packages"
+        as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client >/dev/null
+    fi
+    if ! pg_isready -q 2>/dev/null; then
+        say "starting PostgreSQL"
+        as_root service postgresql start >/dev/null 2>&1 || as_root pg_ctlcluster "$(ls /usr/lib/postgresql | sort -V | tail -1)" main start || true
+        for _ in $(seq 1 30); do pg_isready -q 2>/dev/null && break; sleep 1; done
+    fi
+    if ! pg_ok; then
+        say "creating the PostgreSQL role '$(id -un)'"
+        as_root su postgres -c "createuser --superuser $(id -un)" 2>/dev/null || true
+    fi
+    pg_ok || die "PostgreSQL is not reachable as role '$(id -un)' (tried: psql -d postgres)."
+}
+
+# --- Virtualenv --------------------------------------------------------------------------------
+ensure_python_env() {
+    local py=$1
+    if [ "$ODOO_IMPORTABLE" = 1 ]; then PYTHON=$py; return; fi
+    local stamp req
+    req=$(mktemp)
+    # psycopg2 and python-ldap compile against system libraries: the binary wheel replaces the
+    # first, the second (LDAP login) is not needed by this addon.
+    sed -e 's/^psycopg2==/psycopg2-binary==/' -e '/^python-ldap/d' "$ODOO_ROOT/requirements.txt" > "$req"
+    cat "$REPO/requirements.txt" >> "$req"
+    stamp=$( (cat "$req"; "$py" --version) | hash_of)
+    if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.gelato-stamp" 2>/dev/null)" != "$stamp" ]; then
+        say "building the virtualenv $VENV (Odoo's requirements + requirements.txt)"
+        "$py" -m venv "$VENV"
+        # Old sdists among Odoo's pins still import pkg_resources in their build step.
+        local build_constraints; build_constraints=$(mktemp)
+        echo 'setuptools<81' > "$build_constraints"
+        PIP_CONSTRAINT=$build_constraints "$VENV/bin/pip" install -q --disable-pip-version-check -r "$req" \
+            || die "pip could not install Odoo's requirements (see above)."
+        rm -f "$build_constraints"
+        echo "$stamp" > "$VENV/.gelato-stamp"
+    fi
+    rm -f "$req"
+    PYTHON=$VENV/bin/python
+}
+
+ensure_addons_link() {
+    # Odoo finds an addon by its folder name: link this checkout as gelato_connector.
+    ADDONS_LINK_DIR=$CACHE/addons/$(printf '%s' "$REPO" | hash_of)
+    mkdir -p "$ADDONS_LINK_DIR"
+    ln -sfn "$REPO" "$ADDONS_LINK_DIR/gelato_connector"
+}
+
+ensure_chromium() {
+    # The browser tours (HttpCase.start_tour) need Chromium.
+    if command -v chromium >/dev/null || command -v google-chrome >/dev/null; then return; fi
+    if command -v apt-get >/dev/null; then
+        say "installing Chromium from the OS packages (browser tests)"
+        as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+            || say "Chromium could not be installed: browser tours will be skipped"
+    fi
+}
+
+setup() {
+    local py; py=$(find_python)
+    find_odoo "$py"
+    ensure_postgres
+    ensure_python_env "$py"
+    ensure_addons_link
+    ODOO=("$PYTHON" "$ODOO_ROOT/odoo-bin" --addons-path="$(odoo_addons_path)")
+    [ -f "$ODOO_ROOT/odoo-bin" ] || ODOO=("$PYTHON" -m odoo --addons-path="$(odoo_addons_path)")
+}
+
+db_exists() { psql -d postgres -tAc "select 1 from pg_database where datname='$1'" | grep -q 1; }
+
+# A database with the dependencies installed, kept as a template so that each test run starts
+# from a fresh copy in seconds. Its name changes with Odoo's source and the dependency list.
+ensure_template_db() {
+    local key; key=$( (echo "$DEPENDS"; cat "$ODOO_ROOT/odoo/release.py"; ls "$ODOO_ROOT/addons" 2>/dev/null) | hash_of)
+    TEMPLATE_DB=gelato_tmpl_$key
+    if db_exists "$TEMPLATE_DB"; then return; fi
+    say "creating the template database $TEMPLATE_DB (dependencies only, once)"
+    "${ODOO[@]}" -d "$TEMPLATE_DB.tmp" -i "$DEPENDS" --stop-after-init \
+        --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1 >/dev/null 2>"$CACHE/template-db.log" \
+        || { tail -30 "$CACHE/template-db.log" >&2; dropdb --if-exists "$TEMPLATE_DB.tmp"; die "could not create the template database"; }
+    psql -d postgres -qc "ALTER DATABASE \"$TEMPLATE_DB.tmp\" RENAME TO \"$TEMPLATE_DB\""
+}
+
+run_tests() {
+    ensure_chromium
+    ensure_template_db
+    local db=gelato_test_$$ log rc=0
+    log=$CACHE/test-$(date +%Y%m%d-%H%M%S).log
+    dropdb --if-exists "$db"; createdb -T "$TEMPLATE_DB" "$db"
+    say "running the test suite in database $db (log: $log)"
+    set +e
+    "${ODOO[@]}" -d "$db" -i gelato_connector --test-tags "${GELATO_TEST_TAGS:-/gelato_connector}" \
+        --stop-after-init --http-port="${GELATO_TEST_HTTP_PORT:-8169}" --http-interface=127.0.0.1 --log-level=test \
+        --db-filter="^$db\$" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    dropdb --if-exists "$db" || true
+    "$PYTHON" "$REPO/scripts/test_summary.py" "$log" || rc=1
+    return $rc
+}
+
+run_server() {
+    local simlog=$CACHE/simulator.log
+    say "starting the Gelato simulator on http://127.0.0.1:$SIM_PORT (log: $simlog)"
+    (cd "$REPO" && exec "$PYTHON" -m simulator --host 127.0.0.1 --port "$SIM_PORT" --api-key dev-gelato-key \
+        --webhook-url "http://127.0.0.1:$HTTP_PORT/gelato/webhook" --webhook-secret dev-gelato-secret \
+        --auto-advance 20) >"$simlog" 2>&1 &
+    local sim_pid=$!
+    trap 'kill $sim_pid 2>/dev/null || true' EXIT INT TERM
+    for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$SIM_PORT/_simulator/state" >/dev/null 2>&1 && break; sleep 0.2; done
+    if db_exists "$DEV_DB"; then
+        "${ODOO[@]}" -d "$DEV_DB" -u gelato_connector --stop-after-init --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1
+    else
+        ensure_template_db
+        createdb -T "$TEMPLATE_DB" "$DEV_DB"
+        "${ODOO[@]}" -d "$DEV_DB" -i gelato_connector --stop-after-init --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1
+    fi
+    say "configuring the company for the simulator and loading demo products"
+    "${ODOO[@]}" shell -d "$DEV_DB" --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1 --no-http \
+        < <(printf 'SIMULATOR_URL = "http://127.0.0.1:%s"\n' "$SIM_PORT"; cat "$REPO/scripts/dev_data.py") \
+        || die "could not configure the demo database"
+    say "Odoo: http://localhost:$HTTP_PORT (login admin / admin), database $DEV_DB"
+    "${ODOO[@]}" -d "$DEV_DB" --http-port="$HTTP_PORT" --http-interface=127.0.0.1 --db-filter="^$DEV_DB\$"
+}
+
+main() {
+    local cmd=${1:-}
+    case "$cmd" in
+        setup) setup; ensure_template_db; say "ready" ;;
+        test) setup; run_tests ;;
+        run) setup; run_server ;;
+        *) echo "usage: $0 run|test|setup" >&2; exit 2 ;;
+    esac
+}
+main "$@"
