@@ -42,6 +42,12 @@ COUNTRIES_WITHOUT_ZIPCODE = {
     'TV', 'UG', 'AE', 'VU', 'YE', 'ZW',
 }
 
+# Gelato's field lengths for an address.
+ADDRESS_LIMITS = {
+    'firstName': 25, 'lastName': 25, 'companyName': 60, 'addressLine1': 35, 'addressLine2': 35,
+    'city': 30, 'postCode': 15, 'phone': 25,
+}
+
 # === ORDER STATUSES === #
 
 # Gelato's fulfillment statuses, in the order an order normally goes through them. `rank`
@@ -64,3 +70,41 @@ ORDER_STATUSES = [
     ('failed', "Failed"),
     ('returned', "Returned"),
 ]
+
+# How far along each status is: a late event never moves an order to a lower rank.
+STATUS_RANK = {
+    'draft': 0, 'created': 1, 'pending_approval': 1, 'not_connected': 1, 'uploading': 1,
+    'pending_personalization': 1, 'on_hold': 1, 'passed': 2, 'in_production': 3, 'printed': 4,
+    'shipped': 5, 'in_transit': 6, 'delivered': 7, 'returned': 8, 'failed': 9, 'canceled': 9,
+}
+FINAL_STATUSES = ('delivered', 'returned', 'failed', 'canceled')
+SHIPPED_STATUSES = ('shipped', 'in_transit', 'delivered')
+ITEM_STATUS_RANK = STATUS_RANK
+
+# === OUTBOX === #
+
+# Minutes to wait before the next attempt to send an order, by number of failed attempts.
+OUTBOX_BACKOFF_MINUTES = (1, 5, 15, 60, 180, 360)
+# After this many failed attempts, the salesperson gets an activity.
+OUTBOX_ALERT_ATTEMPTS = 3
+# Orders that have heard nothing from Gelato for this long are asked for their state.
+RECONCILE_AFTER_HOURS = 6
+
+# === STOCK REGIONS === #
+
+STOCK_STATUSES = [
+    ('in-stock', "In stock"),
+    ('out-of-stock-replenishable', "Out of stock, replenishable"),
+    ('out-of-stock', "Out of stock"),
+]
+EU_COUNTRIES = {
+    'AT', 'BE', 'BG', 'HR', 'CY', 'CZ', 'DK', 'EE', 'FI', 'FR', 'DE', 'GR', 'HU', 'IE', 'IT',
+    'LV', 'LT', 'LU', 'MT', 'NL', 'PL', 'PT', 'RO', 'SK', 'SI', 'ES', 'SE',
+}
+# Gelato's stock region of a destination country; `ROW` (rest of the world) otherwise.
+COUNTRY_STOCK_REGIONS = {
+    **{code: 'EU' for code in EU_COUNTRIES},
+    'US': 'US', 'CA': 'CA', 'GB': 'UK', 'AU': 'OC', 'NZ': 'OC',
+    'JP': 'AS', 'SG': 'AS', 'IN': 'AS', 'CN': 'AS', 'KR': 'AS',
+    'BR': 'SA', 'AR': 'SA', 'CL': 'SA', 'CO': 'SA',
+}

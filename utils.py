@@ -30,3 +30,88 @@ def normalize_print_area(area):
     """
     area = area.strip().lower()
     return 'default' if area in ('front', '1') else area
+
+
+def split_name(name):
+    """Split a person's name into Gelato's first and last names; both are required.
+
+    A one-word name is used for both.
+
+    :param str name: The full name.
+    :return: `(first name, last name)`
+    :rtype: tuple[str, str]
+    """
+    words = name.split()
+    if not words:
+        return '', ''
+    if len(words) == 1:
+        return words[0], words[0]
+    return ' '.join(words[:-1]), words[-1]
+
+
+def fit_address_lines(street, street2, width):
+    """Fit a street and its complement on two lines of `width` characters without losing any.
+
+    The first line is cut at the last space that fits (or at `width` in a word longer than the
+    line); what is cut moves to the front of the second line.
+
+    :param str street: The street.
+    :param str street2: The complement.
+    :param int width: The length of a line.
+    :return: `(line 1, line 2)`; line 2 may still be longer than `width`.
+    :rtype: tuple[str, str]
+    """
+    street, street2 = ' '.join(street.split()), ' '.join(street2.split())
+    if len(street) <= width:
+        return street, street2
+    cut = street.rfind(' ', 0, width + 1)
+    if cut <= 0:
+        cut = width
+    line1, overflow = street[:cut].rstrip(), street[cut:].strip()
+    return line1, ' '.join(part for part in (overflow, street2) if part)
+
+
+def stock_region(country_code):
+    """Return Gelato's stock region for a destination country (ISO 3166-1 alpha-2)."""
+    from odoo.addons.gelato_connector.const import COUNTRY_STOCK_REGIONS  # noqa: PLC0415
+    return COUNTRY_STOCK_REGIONS.get((country_code or '').upper(), 'ROW')
+
+
+def parse_date(value):
+    """Return the date of an ISO-8601 date or datetime string from Gelato, or None."""
+    import datetime  # noqa: PLC0415
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return datetime.date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def safe_url(url):
+    """Return the URL when it is an http(s) link, else None: only those become links."""
+    if isinstance(url, str) and url.strip().lower().startswith(('http://', 'https://')) \
+            and len(url) <= 2000:
+        return url.strip()
+    return None
+
+
+def extract_tracking(items):
+    """Collect `(tracking code, tracking URL or None)` pairs from Gelato's order items.
+
+    Accepts the `items` of an order (each with `fulfillments`) and skips whatever is malformed.
+    Codes keep their first-seen order and appear once.
+
+    :param list items: Gelato's items.
+    :rtype: list[tuple[str, str | None]]
+    """
+    found = {}
+    for item in items if isinstance(items, list) else []:
+        fulfillments = item.get('fulfillments') if isinstance(item, dict) else None
+        for fulfillment in fulfillments if isinstance(fulfillments, list) else []:
+            if not isinstance(fulfillment, dict):
+                continue
+            code = fulfillment.get('trackingCode')
+            if isinstance(code, (str, int)) and str(code).strip():
+                found.setdefault(str(code).strip()[:128], safe_url(fulfillment.get('trackingUrl')))
+    return list(found.items())

@@ -17,6 +17,10 @@ class ProductProduct(models.Model):
         copy=False,
         help="Print images of this variant that replace the product's image of the same area.",
     )
+    gelato_availability_ids = fields.One2many(
+        string="Gelato Availability", comodel_name='gelato.product.availability',
+        inverse_name='product_id', readonly=True,
+    )
 
     # === BUSINESS METHODS === #
 
@@ -42,3 +46,9 @@ class ProductProduct(models.Model):
         :rtype: list[str]
         """
         return [area for area, image in self._gelato_print_images().items() if not image.datas]
+
+    def _gelato_availability_in(self, region):
+        """Return Gelato's last known stock status of the variant in a stock region, or None."""
+        self.ensure_one()
+        record = self.gelato_availability_ids.filtered(lambda a: a.region == region)[:1]
+        return record.status or None

@@ -155,18 +155,19 @@ class ProductTemplate(models.Model):
         to_activate = Product.concat(*matched.values()).filtered(lambda p: not p.active)
         if to_activate:
             to_activate.active = True
-        for uid, product in matched.items():
-            if product.gelato_product_uid != uid:
-                product.gelato_product_uid = uid
+        for product_uid, product in matched.items():
+            if product.gelato_product_uid != product_uid:
+                product.gelato_product_uid = product_uid
 
-        # Remove what Gelato does not offer.
+        # Remove what Gelato does not offer (Odoo already removed the variants of values that left
+        # the attribute lines).
         offered = Product.concat(*matched.values())
         extra = self.with_context(active_test=False).product_variant_ids.filtered('active') - offered
-        removed = archived = 0
         if extra:
             extra._unlink_or_archive()
-            archived = len(extra.exists())
-            removed = len(extra) - archived
+        gone = before - offered
+        archived = len(gone.exists())
+        removed = len(gone) - archived
 
         images_added, images_removed = self._gelato_sync_print_images(template_data)
         self.gelato_template_state = 'synced'
@@ -198,15 +199,15 @@ class ProductTemplate(models.Model):
                 raise UserError(_("Variant %(index)s of the Gelato template is malformed.",
                                   index=index))
             title = self._gelato_clean_name(raw.get('title') or str(index), _("variant title"))
-            uid = raw.get('productUid')
-            if not isinstance(uid, str) or not uid.strip():
+            product_uid = raw.get('productUid')
+            if not isinstance(product_uid, str) or not product_uid.strip():
                 raise UserError(_("The Gelato variant %(variant)s has no product UID.",
                                   variant=title))
-            uid = uid.strip()
-            if uid in seen_uids:
+            product_uid = product_uid.strip()
+            if product_uid in seen_uids:
                 raise UserError(_("Two Gelato variants have the same product UID %(uid)s.",
-                                  uid=uid))
-            seen_uids.add(uid)
+                                  uid=product_uid))
+            seen_uids.add(product_uid)
             options = []
             for raw_option in raw.get('variantOptions') or []:
                 if not isinstance(raw_option, dict):
@@ -218,7 +219,7 @@ class ProductTemplate(models.Model):
                     raise UserError(_("The Gelato variant %(variant)s has the option %(option)s "
                                       "twice.", variant=title, option=name))
                 options.append((name, value))
-            variants.append({'uid': uid, 'title': title, 'options': tuple(options)})
+            variants.append({'uid': product_uid, 'title': title, 'options': tuple(options)})
 
         if len(variants) > 1:
             attribute_names = [name for name, _value in variants[0]['options']]

@@ -305,5 +305,6 @@ class TestProductSync(GelatoCase):
 
     def test_malformed_template_is_refused(self):
         product = self._synced_product('tpl-malformed')
-        self.simulator.add_template({'id': 'tpl-malformed', 'variants': [42, None]})
+        # Stored as is: the simulator would refuse it through add_template().
+        self.simulator.templates['tpl-malformed'] = {'id': 'tpl-malformed', 'variants': [42, None]}
         self._assert_refused(product, 'malformed')

@@ -1,0 +1,105 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+
+from odoo import fields, models
+from odoo.exceptions import UserError
+
+
+
+class DeliveryCarrier(models.Model):
+    _name = 'delivery.carrier'
+    _inherit = ['delivery.carrier', 'gelato.api.mixin']
+
+    delivery_type = fields.Selection(
+        selection_add=[('gelato', "Gelato")], ondelete={'gelato': 'set default'},
+    )
+    gelato_shipping_service_type = fields.Selection(
+        string="Gelato Shipping Service Type",
+        selection=[('normal', "Standard Delivery"), ('express', "Express Delivery")],
+        default='normal',
+    )
+
+    # === BUSINESS METHODS === #
+
+    def _is_available_for_order(self, order):
+        """Override of `delivery` to offer Gelato methods to Gelato orders only, and only them."""
+        if (self.delivery_type == 'gelato') != order._gelato_is_gelato_order():
+            return False
+        return super()._is_available_for_order(order)
+
+    def available_carriers(self, partner, source):
+        """Override of `delivery` to keep Gelato methods for Gelato orders and pickings only."""
+        carriers = super().available_carriers(partner, source)
+        if source._name == 'sale.order':
+            is_gelato = source._gelato_is_gelato_order()
+        elif source._name == 'stock.picking':
+            is_gelato = any(source.move_ids.product_id.mapped('gelato_product_uid'))
+        else:
+            return carriers
+        return carriers.filtered(lambda c: (c.delivery_type == 'gelato') == is_gelato)
+
+    def gelato_rate_shipment(self, order):
+        """Ask Gelato's quote API for the price of shipping the order with this service type.
+
+        Called by `delivery`'s `rate_shipment`. The price is the sum, over Gelato's quotes (one per
+        production site), of the cheapest method of this type, in the order's currency. The
+        method is remembered on the order for when it is sent.
+
+        :param sale.order order: The order to ship.
+        :return: `{'success', 'price', 'error_message', 'warning_message'}`
+        :rtype: dict
+        """
+        self.ensure_one()
+        if problems := order._gelato_address_problems():
+            return self._gelato_rate_failure(' '.join(problems))
+        if not order._gelato_lines():
+            return self._gelato_rate_failure(self.env._("The order has no Gelato product."))
+        try:
+            quote = self._gelato_request(
+                'order', 'POST', '/v4/orders:quote', json=order._gelato_prepare_quote_payload(),
+                company=order.company_id, safe=True,
+            )
+        except UserError as error:  # Gelato's refusal, or an address that cannot be sent.
+            return self._gelato_rate_failure(error.args[0])
+
+        total, method_uids = 0.0, set()
+        quotes = quote.get('quotes') if isinstance(quote, dict) else None
+        if not isinstance(quotes, list) or not quotes:
+            return self._gelato_rate_failure(self.env._("Gelato sent no shipping quote."))
+        for entry in quotes:
+            methods = [
+                m for m in (entry.get('shipmentMethods') or []) if isinstance(m, dict)
+                and m.get('type') == self.gelato_shipping_service_type
+                and isinstance(m.get('price'), (int, float))
+            ]
+            if not methods:
+                return self._gelato_rate_failure(self.env._(
+                    "Gelato does not offer %(service)s to %(country)s for this order.",
+                    service=dict(self._fields['gelato_shipping_service_type']._description_selection(
+                        self.env))[self.gelato_shipping_service_type],
+                    country=order.partner_shipping_id.country_id.name,
+                ))
+            cheapest = min(methods, key=lambda m: m['price'])
+            total += order._gelato_convert_amount(cheapest['price'], cheapest.get('currency'))
+            method_uids.add(cheapest.get('shipmentMethodUid') or self.gelato_shipping_service_type)
+        order.gelato_shipment_method_uid = (
+            method_uids.pop() if len(method_uids) == 1 else self.gelato_shipping_service_type
+        )
+        return {'success': True, 'price': total, 'error_message': False, 'warning_message': False}
+
+    def gelato_send_shipping(self, pickings):
+        """Gelato ships the parcels itself: nothing to book. Called by `delivery`."""
+        return [{'exact_price': 0.0, 'tracking_number': picking.carrier_tracking_ref or False}
+                for picking in pickings]
+
+    def gelato_get_tracking_link(self, picking):
+        """Return the first tracking URL Gelato sent for the picking. Called by `delivery`."""
+        return picking.gelato_tracking_urls.split()[0] if picking.gelato_tracking_urls else False
+
+    def gelato_cancel_shipment(self, pickings):
+        """Cancellation goes through the sales order. Called by `delivery`."""
+        return True
+
+    @staticmethod
+    def _gelato_rate_failure(message):
+        return {'success': False, 'price': 0.0, 'error_message': message,
+                'warning_message': False}

@@ -1,0 +1,70 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+
+from odoo import _, models
+from odoo.exceptions import UserError
+
+from odoo.addons.gelato_connector import const, utils
+
+
+class ResPartner(models.Model):
+    _inherit = 'res.partner'
+
+    # === BUSINESS METHODS === #
+
+    def _gelato_missing_address_fields(self, email=None):
+        """Return the labels of the address fields Gelato needs and this partner lacks.
+
+        :param str email: The email to use when the partner has none (e.g. the customer's).
+        :return: The translated labels of the missing fields.
+        :rtype: list[str]
+        """
+        self.ensure_one()
+        required = ['name', 'street', 'city', 'country_id']
+        if self.country_id.code not in const.COUNTRIES_WITHOUT_ZIPCODE:
+            required.append('zip')
+        missing = [
+            self._fields[fname]._description_string(self.env)
+            for fname in required
+            if not self[fname] or (isinstance(self[fname], str) and not self[fname].strip())
+        ]
+        if not (self.email or email):
+            missing.append(self._fields['email']._description_string(self.env))
+        return missing
+
+    def _gelato_prepare_address_payload(self, email=None):
+        """Return the partner's address in the shape and within the lengths Gelato accepts.
+
+        Nothing is cut from the street: what does not fit on the first line moves to the second.
+
+        :param str email: The email to use when the partner has none.
+        :return: Gelato's `shippingAddress` / `recipient` object.
+        :rtype: dict
+        :raise UserError: When the street does not fit on Gelato's two address lines.
+        """
+        self.ensure_one()
+        limits = const.ADDRESS_LIMITS
+        first_name, last_name = utils.split_name(self.name or '')
+        line1, line2 = utils.fit_address_lines(
+            self.street or '', self.street2 or '', limits['addressLine1'],
+        )
+        if len(line2) > limits['addressLine2']:
+            raise UserError(_(
+                "The address of %(partner)s is too long for Gelato: street and street 2 together "
+                "must fit in %(length)s characters. Please shorten it.",
+                partner=self.display_name, length=limits['addressLine1'] + limits['addressLine2'],
+            ))
+        company_name = self.commercial_company_name if self.commercial_company_name != self.name \
+            else ''
+        return {
+            'firstName': first_name[:limits['firstName']],
+            'lastName': last_name[:limits['lastName']],
+            'companyName': (company_name or '')[:limits['companyName']],
+            'addressLine1': line1,
+            'addressLine2': line2,
+            'city': (self.city or '').strip()[:limits['city']],
+            'postCode': (self.zip or '').strip()[:limits['postCode']],
+            'state': self.state_id.code or '',
+            'country': self.country_id.code or '',
+            'email': (self.email or email or '').strip(),
+            'phone': (self.phone or '').strip()[:limits['phone']],
+        }

@@ -1,0 +1,69 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+
+from odoo import api, fields, models
+
+from odoo.addons.gelato_connector import utils
+
+
+class SaleOrderLine(models.Model):
+    _inherit = 'sale.order.line'
+
+    gelato_item_status = fields.Selection(
+        string="Gelato Item Status", selection=lambda self: self.env['sale.order']._fields[
+            'gelato_status'].selection, copy=False, readonly=True,
+    )
+    gelato_availability_warning = fields.Char(compute='_compute_gelato_availability_warning')
+
+    # === COMPUTE METHODS === #
+
+    @api.depends('product_id', 'order_id.partner_shipping_id.country_id')
+    def _compute_gelato_availability_warning(self):
+        for line in self:
+            line.gelato_availability_warning = line._gelato_out_of_stock_message() or False
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        lines = super().create(vals_list)
+        lines.order_id._gelato_check_no_mixing(changed_lines=lines)
+        return lines
+
+    def write(self, vals):
+        res = super().write(vals)
+        if 'product_id' in vals or 'display_type' in vals:
+            self.order_id._gelato_check_no_mixing(changed_lines=self)
+        return res
+
+    # === ONCHANGE METHODS === #
+
+    @api.onchange('product_id')
+    def _onchange_gelato_availability(self):
+        if message := self._gelato_out_of_stock_message():
+            return {'warning': {'title': self.env._("Out of stock at Gelato"), 'message': message}}
+        return None
+
+    # === BUSINESS METHODS === #
+
+    def _gelato_out_of_stock_message(self):
+        """Say when the line's variant is out of stock at Gelato in the shipping region."""
+        self.ensure_one()
+        product = self.product_id
+        if not product.gelato_product_uid:
+            return None
+        region = utils.stock_region(self.order_id.partner_shipping_id.country_id.code)
+        if product._gelato_availability_in(region) != 'out-of-stock':
+            return None
+        return self.env._(
+            "%(product)s is out of stock at Gelato for the region %(region)s: the order cannot "
+            "be confirmed with it.", product=product.display_name, region=region,
+        )
+
+    def _prepare_procurement_values(self):
+        """Override of `sale_stock` to route Gelato goods through the print-on-demand route: one
+        outgoing picking from Gelato's supplier location straight to the customer."""
+        values = super()._prepare_procurement_values()
+        if self.product_id.gelato_product_uid:
+            route = self.env['stock.route']._gelato_pod_route(self.warehouse_id)
+            values['route_ids'] = route
+        return values

@@ -1,0 +1,420 @@
+"""Gelato API endpoint handlers and request validation, mixed into GelatoSimulator."""
+import copy
+import json
+import re
+import threading
+import uuid
+from datetime import datetime, timezone
+
+from werkzeug.wrappers import Response
+
+from . import data
+from .webhooks import now_iso, stock_availability
+
+PRICE_QUANTITIES = (1, 2, 5, 10, 25, 50, 100)
+_EMAIL = re.compile(r'[^@\s]+@[^@\s]+\.[^@\s]+')
+_HTTP_URL = re.compile(r'https?://[^\s/]+\S*')
+_ADDRESS_KEYS = ('firstName', 'lastName', 'companyName', 'addressLine1', 'addressLine2', 'city',
+                 'postCode', 'state', 'country', 'email', 'phone')
+_SEARCH_FILTERS = {
+    'ids': 'id', 'orderReferenceIds': 'orderReferenceId', 'orderTypes': 'orderType',
+    'fulfillmentStatuses': 'fulfillmentStatus', 'financialStatuses': 'financialStatus',
+    'currencies': 'currency', 'channels': 'channel',
+}
+
+
+class ApiError(Exception):
+    """An error in Gelato's JSON shape: {code, message, details: [{reference, message}]}."""
+
+    def __init__(self, status, code, message, details=()):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, list(details)
+
+    def response(self, headers=None):
+        body = {'code': self.code, 'message': self.message, 'details': self.details}
+        return json_response(body, self.status, headers)
+
+
+def json_response(payload, status=200, headers=None):
+    return Response(json.dumps(payload), status=status, headers=headers,
+                    mimetype='application/json')
+
+
+def _invalid(errors):
+    details = [{'reference': ref, 'message': msg} for ref, msg in errors]
+    text = '; '.join(f'{ref}: {msg}' for ref, msg in errors)
+    return ApiError(400, 'validation_error', f'Request validation failed: {text}', details)
+
+
+def _object(body):
+    if not isinstance(body, dict):
+        raise ApiError(400, 'invalid_request', 'The request body must be a JSON object')
+    return body
+
+
+def _check_str(container, key, ref, errors, required=True, max_len=None):
+    """Validate an optional/required string field; True when a non-blank valid string is there."""
+    value = container.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            errors.append((ref, 'is required'))
+    elif not isinstance(value, str):
+        errors.append((ref, 'must be a string'))
+    elif max_len and len(value) > max_len:
+        errors.append((ref, f'must be at most {max_len} characters'))
+    else:
+        return True
+    return False
+
+
+def _check_address(address, ref, errors, required):
+    if not isinstance(address, dict):
+        errors.append((ref, 'is required' if address is None else 'must be an object'))
+        return
+    country = address.get('country')
+    if 'postCode' in required and _member(country, data.COUNTRIES_WITHOUT_POSTCODE):
+        required = tuple(k for k in required if k != 'postCode')
+    for key in _ADDRESS_KEYS:
+        valid = _check_str(address, key, f'{ref}.{key}', errors, key in required,
+                           data.ADDRESS_LIMITS.get(key))
+        if valid and key == 'country' and country not in data.ISO_COUNTRIES:
+            errors.append((f'{ref}.country', f'{country!r} is not an ISO 3166-1 alpha-2 code'))
+        elif valid and key == 'email' and not _EMAIL.fullmatch(address[key]):
+            errors.append((f'{ref}.email', 'is not a valid email address'))
+
+
+def _check_files(files, ref, errors, required):
+    if files is None or files == []:
+        if required:
+            errors.append((ref, 'at least one print file is required'))
+        return
+    if not isinstance(files, list):
+        errors.append((ref, 'must be a list'))
+        return
+    for n, file in enumerate(files):
+        if not isinstance(file, dict) or not isinstance(file.get('url'), str) \
+                or not _HTTP_URL.fullmatch(file['url']):
+            errors.append((f'{ref}[{n}].url', 'must be an http(s) URL'))
+        elif file.get('type') is not None and not isinstance(file['type'], str):
+            errors.append((f'{ref}[{n}].type', 'must be a string'))
+
+
+def _member(value, collection):
+    """`value in collection`, False for unhashable JSON values (lists, objects)."""
+    return isinstance(value, str) and value in collection
+
+
+def _parse_date(value, ref, errors):
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace('Z', '+00:00'))
+    except ValueError:
+        errors.append((ref, 'must be an ISO 8601 date-time'))
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+class ApiHandlers:
+    """Handlers of the Gelato endpoints, called by GelatoSimulator with its lock held. They use
+    the host's _templates, _orders, stock_overrides, webhook_url, _take_fault, _schedule and
+    _notify."""
+
+    def _uid_index(self):
+        """productUid -> template, skipping malformed templates stored through `templates`."""
+        return {v['productUid']: t for t in self._templates.values() if isinstance(t, dict)
+                for v in t.get('variants') or () if isinstance(v, dict) and v.get('productUid')}
+
+    def _order(self, order_id):
+        order = self._orders.get(order_id)
+        if order is None:
+            raise ApiError(404, 'not_found', f'Order {order_id} not found')
+        return order
+
+    def _get_template(self, body, args, template_id):
+        template = self._templates.get(template_id)
+        if template is None:
+            raise ApiError(404, 'not_found', f'Template {template_id} not found')
+        return json_response(template)
+
+    def _check_items(self, items, errors, files_required, ref='items'):
+        if not isinstance(items, list) or not items:
+            errors.append((ref, 'at least one item is required'))
+            return
+        known, seen = self._uid_index(), set()
+        for n, item in enumerate(items):
+            where = f'{ref}[{n}]'
+            if not isinstance(item, dict):
+                errors.append((where, 'must be an object'))
+                continue
+            if _check_str(item, 'itemReferenceId', f'{where}.itemReferenceId', errors):
+                if item['itemReferenceId'] in seen:
+                    errors.append((f'{where}.itemReferenceId', 'must be unique'))
+                seen.add(item['itemReferenceId'])
+            uid = item.get('productUid')
+            if not isinstance(uid, str) or uid not in known:
+                errors.append((f'{where}.productUid', f'product {uid!r} is not available'))
+            quantity = item.get('quantity')
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+                errors.append((f'{where}.quantity', 'must be an integer of at least 1'))
+            _check_files(item.get('files'), f'{where}.files', errors, files_required)
+
+    def _pick_method(self, uid, country, errors):
+        methods = data.methods_for(country)
+        if uid in (None, ''):
+            uid = 'normal'
+        if not isinstance(uid, str):
+            errors.append(('shipmentMethodUid', 'must be a string'))
+            return None
+        if uid in data.GENERIC_METHODS:
+            kind = data.GENERIC_METHODS[uid]
+            method = next((m for m in methods if m[2] == kind), None)
+        else:
+            method = next((m for m in methods if m[0] == uid), None)
+        if method is None:
+            message = f'shipment method {uid!r} does not ship to {country}'
+            errors.append(('shipmentMethodUid', message))
+        return method
+
+    def _create_order(self, body, args):
+        body, errors = _object(body), []
+        order_type = body.get('orderType', 'order')
+        if order_type not in ('order', 'draft'):
+            errors.append(('orderType', "must be 'order' or 'draft'"))
+        for key in ('orderReferenceId', 'customerReferenceId'):
+            _check_str(body, key, key, errors)
+        if not _member(body.get('currency'), data.CURRENCY_RATES):
+            supported = ', '.join(data.CURRENCY_RATES)
+            message = f"unsupported currency {body.get('currency')!r}; one of {supported}"
+            errors.append(('currency', message))
+        self._check_items(body.get('items'), errors, files_required=order_type == 'order')
+        required = data.ADDRESS_REQUIRED + ('postCode',)
+        _check_address(body.get('shippingAddress'), 'shippingAddress', errors, required)
+        if body.get('returnAddress') is not None:
+            _check_address(body['returnAddress'], 'returnAddress', errors, ())
+        if not errors:
+            method = self._pick_method(body.get('shipmentMethodUid'),
+                                       body['shippingAddress']['country'], errors)
+        if errors:
+            raise _invalid(errors)
+        order = self._new_order(body, order_type, method)
+        if self._take_fault('/order/v4/orders', ('no_id',)):
+            return json_response({key: value for key, value in order.items() if key != 'id'})
+        self._orders[order['id']] = order
+        if order_type == 'order':
+            self._schedule(order['id'])
+        return json_response(order)
+
+    def _new_order(self, body, order_type, method):
+        now, draft = now_iso(), order_type == 'draft'
+        status, currency = 'draft' if draft else 'created', body['currency']
+        index, address = self._uid_index(), body['shippingAddress']
+        items = [{
+            'id': str(uuid.uuid4()), 'itemReferenceId': item['itemReferenceId'],
+            'productUid': item['productUid'], 'quantity': item['quantity'],
+            'files': [{'type': f.get('type') or 'default', 'url': f['url']}
+                      for f in item.get('files') or []],
+            'processedFileUrl': None, 'options': copy.deepcopy(item.get('options') or []),
+            'fulfillmentStatus': status, 'fulfillments': [],
+            'previews': [{'type': 'preview_default',
+                          'url': index[item['productUid']].get('previewUrl')}],
+        } for item in body['items']]
+        quantity = sum(item['quantity'] for item in items)
+        products_price = round(sum(data.product_price(i['productUid'], i['quantity'], currency)
+                                   for i in items), 2)
+        shipping_price = data.shipping_price(method, quantity, currency)
+        order_id = str(uuid.uuid4())
+        return {
+            'id': order_id, 'orderType': order_type,
+            'orderReferenceId': body['orderReferenceId'],
+            'customerReferenceId': body['customerReferenceId'],
+            'fulfillmentStatus': status, 'financialStatus': data.FINANCIAL_STATUS[status],
+            'currency': currency, 'channel': 'api', 'storeId': None,
+            'createdAt': now, 'updatedAt': now, 'orderedAt': None if draft else now,
+            'items': items,
+            'shipment': {
+                'id': str(uuid.uuid4()), 'shipmentMethodName': method[1],
+                'shipmentMethodUid': method[0],
+                'fulfillmentCountry': data.fulfillment_country(address['country']),
+                'packagesCount': 1, 'packages': [], 'totalWeight': 300 * quantity,
+                **data.delivery(method)},
+            'shippingAddress': dict(copy.deepcopy(address), id=str(uuid.uuid4())),
+            'returnAddress': copy.deepcopy(body.get('returnAddress')),
+            'metadata': copy.deepcopy(body.get('metadata') or []),
+            'connectedOrderIds': [],
+            'receipts': [{
+                'id': str(uuid.uuid4()), 'orderId': order_id, 'transactionType': 'purchase_order',
+                'currency': currency, 'productsPrice': products_price,
+                'shippingPrice': shipping_price, 'packagingPrice': 0.0, 'discount': 0.0,
+                'totalVat': 0.0, 'total': round(products_price + shipping_price, 2),
+                'totalInclVat': round(products_price + shipping_price, 2)}],
+        }
+
+    def _get_order(self, body, args, order_id):
+        return json_response(self._order(order_id))
+
+    def _patch_order(self, body, args, order_id):
+        order, body, errors = self._order(order_id), _object(body), []
+        if order['orderType'] != 'draft':
+            raise ApiError(409, 'conflict', 'Only orders with orderType draft can be patched')
+        new_type = body.get('orderType', 'draft')
+        if new_type not in ('order', 'draft'):
+            errors.append(('orderType', "must be 'order'"))
+        items = {item['id']: item for item in order['items']}
+        files = {}
+        patches = body.get('items') or []
+        for n, patch in enumerate(patches if isinstance(patches, list) else [None]):
+            if not isinstance(patch, dict) or not _member(patch.get('id'), items):
+                errors.append((f'items[{n}].id', 'unknown order item id'))
+            elif 'files' in patch:
+                _check_files(patch['files'], f'items[{n}].files', errors, True)
+                files[patch['id']] = patch['files']
+        if new_type == 'order':
+            for n, item in enumerate(order['items']):
+                if not files.get(item['id'], item['files']):
+                    errors.append((f'items[{n}].files', 'at least one print file is required'))
+        if errors:
+            raise _invalid(errors)
+        for item_id, new_files in files.items():
+            items[item_id]['files'] = [{'type': f.get('type') or 'default', 'url': f['url']}
+                                       for f in new_files]
+        if new_type == 'order':
+            order['orderType'], order['orderedAt'] = 'order', now_iso()
+            self._apply_status(order, 'created')
+            self._schedule(order_id)
+        order['updatedAt'] = now_iso()
+        return json_response(order)
+
+    def _delete_order(self, body, args, order_id):
+        if self._order(order_id)['orderType'] != 'draft':
+            raise ApiError(409, 'conflict', 'Only draft orders can be deleted')
+        del self._orders[order_id]
+        return Response(status=204)
+
+    def _cancel_order(self, body, args, order_id):
+        order = self._order(order_id)
+        status = order['fulfillmentStatus']
+        if status != 'canceled':
+            if status not in data.CANCELABLE:
+                raise ApiError(409, 'conflict', 'The order cannot be canceled, because at least '
+                                                f"one of the items is in '{status}' status.")
+            self._apply_status(order, 'canceled')
+            self._auto_due.pop(order_id, None)
+            if self.webhook_url:
+                threading.Thread(target=self._notify, args=(order_id,), daemon=True).start()
+        return Response(status=200)
+
+    def _search_orders(self, body, args):
+        body, errors, filters = _object(body if body is not None else {}), [], []
+        for key, field in _SEARCH_FILTERS.items():
+            values = body.get(key)
+            if values is not None and not isinstance(values, list):
+                errors.append((key, 'must be a list'))
+            elif values is not None:
+                filters.append((field, {v for v in values if isinstance(v, str)}))
+        if body.get('orderReferenceId') is not None:
+            filters.append(('orderReferenceId', {str(body['orderReferenceId'])}))
+        countries = body.get('countries')
+        if countries is not None and not isinstance(countries, list):
+            errors.append(('countries', 'must be a list'))
+        start = _parse_date(body.get('startDate'), 'startDate', errors)
+        end = _parse_date(body.get('endDate'), 'endDate', errors)
+        limit, offset = body.get('limit', 50), body.get('offset', 0)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
+            errors.append(('limit', 'must be an integer between 1 and 100'))
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            errors.append(('offset', 'must be a non-negative integer'))
+        if errors:
+            raise _invalid(errors)
+        search = str(body.get('search') or '').lower()
+        found = []
+        for order in reversed(list(self._orders.values())):
+            created = datetime.fromisoformat(order['createdAt'])
+            if any(order.get(field) not in values for field, values in filters) \
+                    or (countries and order['shippingAddress'].get('country') not in countries) \
+                    or (search and search not in f"{order['orderReferenceId']} {order['id']}"
+                        .lower()) \
+                    or (start and created < start) or (end and created > end):
+                continue
+            found.append(order)
+        return json_response({'orders': found[offset:offset + limit]})
+
+    def _quote(self, body, args):
+        body, errors = _object(body), []
+        for key in ('orderReferenceId', 'customerReferenceId'):
+            _check_str(body, key, key, errors)
+        currency = body.get('currency') or 'EUR'
+        if not _member(currency, data.CURRENCY_RATES):
+            errors.append(('currency', f'unsupported currency {currency!r}'))
+        _check_address(body.get('recipient'), 'recipient', errors, ('country',))
+        products = body.get('products')
+        self._check_items(products, errors, files_required=False, ref='products')
+        if errors:
+            raise _invalid(errors)
+        country = body['recipient']['country']
+        groups = [products]
+        if body.get('allowMultipleQuotes') and len(products) > 1:
+            half = (len(products) + 1) // 2
+            groups = [products[:half], products[half:]]
+        home = data.fulfillment_country(country)
+        quotes = []
+        for n, group in enumerate(groups):
+            quantity = sum(p['quantity'] for p in group)
+            quotes.append({
+                'id': str(uuid.uuid4()),
+                'itemReferenceIds': [p['itemReferenceId'] for p in group],
+                'fulfillmentCountry': home if n == 0 else ('DE' if home == 'US' else 'US'),
+                'shipmentMethods': [{
+                    'name': m[1], 'shipmentMethodUid': m[0],
+                    'price': data.shipping_price(m, quantity, currency), 'currency': currency,
+                    **data.delivery(m, 2 * n), 'type': m[2], 'isPrivate': m[4],
+                    'isBusiness': m[3], 'totalWeight': 300 * quantity, 'numberOfParcels': 1,
+                    'incoTerms': 'DDP', 'score': round(100 - m[9] * 2 - m[8], 2),
+                } for m in data.methods_for(country)],
+                'products': [{
+                    'itemReferenceId': p['itemReferenceId'], 'productUid': p['productUid'],
+                    'quantity': p['quantity'], 'currency': currency, 'options': [],
+                    'price': data.product_price(p['productUid'], p['quantity'], currency),
+                } for p in group],
+            })
+        return json_response({'orderReferenceId': body['orderReferenceId'], 'quotes': quotes})
+
+    def _prices(self, body, args, uid):
+        if uid not in self._uid_index():
+            raise ApiError(404, 'not_found', f'Product {uid} not found')
+        errors = []
+        currency = (args.get('currency') or 'EUR').upper()
+        if currency not in data.CURRENCY_RATES:
+            errors.append(('currency', f'unsupported currency {currency!r}'))
+        country = (args.get('country') or '').upper() or None
+        if country and country not in data.ISO_COUNTRIES:
+            errors.append(('country', f'{country!r} is not an ISO 3166-1 alpha-2 code'))
+        page_count = args.get('pageCount')
+        if page_count is not None:
+            if not page_count.isdigit():
+                errors.append(('pageCount', 'must be an integer'))
+            else:
+                page_count = int(page_count)
+        if errors:
+            raise _invalid(errors)
+        return json_response([{'productUid': uid, 'country': country, 'quantity': quantity,
+                               'price': data.product_price(uid, quantity, currency),
+                               'currency': currency, 'pageCount': page_count}
+                              for quantity in PRICE_QUANTITIES])
+
+    def _stock(self, body, args):
+        products = _object(body).get('products')
+        if not isinstance(products, list) or not products \
+                or not all(isinstance(uid, str) and uid for uid in products):
+            raise _invalid([('products', 'must be a non-empty list of product UIDs')])
+        rows = stock_availability(products, self.stock_overrides)
+        return json_response({'productsAvailability': rows})
+
+    def _shipment_methods(self, body, args):
+        country = args.get('country')
+        if country is not None:
+            country = country.upper()
+            if country not in data.ISO_COUNTRIES:
+                raise _invalid([('country', f'{country!r} is not an ISO 3166-1 alpha-2 code')])
+        methods = [data.method_json(m) for m in data.methods_for(country)]
+        return json_response({'shipmentMethods': methods})

@@ -1,0 +1,530 @@
+"""GelatoSimulator: a threaded werkzeug server imitating Gelato's REST API, for tests and demos.
+
+API paths are served under `/<service>/...` (service: order, product, ecommerce, shipment), so
+the client's URL template is `http://host:port/{service}`. A control API lives under
+`/_simulator/`. State is per instance and guarded by one lock.
+"""
+import copy
+import json
+import logging
+import re
+import socket
+import threading
+import time
+import uuid
+from urllib.parse import quote
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from . import data
+from .api import ApiError, ApiHandlers, json_response
+from .webhooks import build_event, fulfillment, now_iso, send_webhook
+
+_logger = logging.getLogger(__name__)
+
+FAULT_KINDS = ('down', 'slow', '429', '500', '503', 'garbage', 'no_id')
+PREVIEW_KINDS = ('ok', 'broken', 'html', 'huge', 'redirect_private', 'redirect_scheme')
+HUGE_PREVIEW_SIZE = 11 * 1024 * 1024
+
+
+class _DropConnection(ConnectionError):
+    """Raised from the WSGI app: werkzeug then drops the connection without a response."""
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code='-', size='-'):
+        pass
+
+
+def _parse_body(request):
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return None, False
+    try:
+        return json.loads(raw), False
+    except ValueError:
+        return None, True
+
+
+def _drop(request):
+    sock = request.environ.get('werkzeug.socket')
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    raise _DropConnection('connection dropped by the simulator')
+
+
+def _huge_body():
+    yield b'\x89PNG\r\n\x1a\n'
+    chunk, sent = b'\0' * 65536, 8
+    while sent < HUGE_PREVIEW_SIZE:
+        yield chunk
+        sent += len(chunk)
+
+
+class GelatoSimulator(ApiHandlers):
+    """Fake Gelato API. `start()` serves it in a daemon thread; see the module docstring."""
+
+    def __init__(self, api_keys=('sim-key',), host='127.0.0.1', port=0, forbidden_keys=(),
+                 webhook_url=None, webhook_secret=None, auto_advance=None):
+        self.api_keys = frozenset(api_keys)
+        self.forbidden_keys = frozenset(forbidden_keys)
+        self.host, self.port = host, port
+        self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
+        self.auto_advance = auto_advance
+        self.stock_overrides = {}  # (productUid, stockRegionUid) -> status
+        self._lock = threading.RLock()
+        self._templates, self._orders, self._faults, self._requests = {}, {}, [], []
+        self._auto_due = {}  # order id -> time.monotonic() of its next automatic step
+        self._seeded = self._down = False
+        self._server = self._thread = self._auto_thread = None
+        self._stopping = threading.Event()
+        oid = r'(?P<order_id>[^/:]+)'
+        routes = (
+            ('GET', r'/ecommerce/v1/templates/(?P<template_id>[^/]+)', self._get_template),
+            ('POST', r'/order/v4/orders', self._create_order),
+            ('POST', r'/order/v4/orders:search', self._search_orders),
+            ('POST', r'/order/v4/orders:quote', self._quote),
+            ('GET', rf'/order/v4/orders/{oid}', self._get_order),
+            ('PATCH', rf'/order/v4/orders/{oid}', self._patch_order),
+            ('DELETE', rf'/order/v4/orders/{oid}', self._delete_order),
+            ('POST', rf'/order/v4/orders/{oid}:cancel', self._cancel_order),
+            ('GET', r'/product/v3/products/(?P<uid>[^/]+)/prices', self._prices),
+            ('POST', r'/product/v3/stock/region-availability', self._stock),
+            ('GET', r'/shipment/v1/shipment-methods', self._shipment_methods),
+        )
+        self._routes = [(method, re.compile(path), handler) for method, path, handler in routes]
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def url(self):
+        return f'http://{self.host}:{self.port}' if self.port else None
+
+    @property
+    def api_url_template(self):
+        return f'{self.url}/{{service}}' if self.port else None
+
+    def start(self):
+        """Bind (port 0 picks a free one) and serve in a daemon thread; returns self."""
+        if self._server is None:
+            self._stopping.clear()
+            self._bind()
+            with self._lock:
+                if not self._seeded:
+                    self._seed()
+                for tid, template in self._templates.items():
+                    if isinstance(template, dict) and not template.get('previewUrl'):
+                        template['previewUrl'] = self.preview_url(tid)
+            if self.auto_advance and self.webhook_url and self._auto_thread is None:
+                self._auto_thread = threading.Thread(
+                    target=self._auto_loop, name=f'gelato-sim-auto-{self.port}', daemon=True)
+                self._auto_thread.start()
+        return self
+
+    def stop(self):
+        """Stop serving; open keep-alive connections are dropped too."""
+        self._stopping.set()
+        self._down = True
+        self._unbind()
+        if self._auto_thread is not None:
+            self._auto_thread.join(timeout=5)
+            self._auto_thread = None
+
+    def go_down(self):
+        """Close the listening socket: new connections are refused, open ones dropped."""
+        self._down = True
+        self._unbind()
+
+    def come_up(self):
+        """Listen again on the same port."""
+        if self._server is None:
+            self._bind()
+        self._down = False
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _bind(self):
+        server = make_server(self.host, self.port, self.wsgi_app, threaded=True,
+                             request_handler=_QuietHandler)
+        self.port = server.socket.getsockname()[1]
+        self._server, self._down = server, False
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.05},
+                                        name=f'gelato-sim-{self.port}', daemon=True)
+        self._thread.start()
+
+    def _unbind(self):
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            self._thread.join(timeout=5)
+
+    # --- state ------------------------------------------------------------------------------
+
+    @property
+    def templates(self):
+        """The live dict id -> template: assigning into it stores a template as is, unchecked."""
+        return self._templates
+
+    @property
+    def orders(self):
+        """The live dict Gelato order id -> stored order (copy it before iterating while
+        requests are in flight)."""
+        return self._orders
+
+    @property
+    def requests(self):
+        """Every API/preview request received: {method, path, query, json, has_api_key}."""
+        with self._lock:
+            return [dict(entry) for entry in self._requests]
+
+    @property
+    def faults(self):
+        with self._lock:
+            return [dict(fault) for fault in self._faults]
+
+    def clear_requests(self):
+        with self._lock:
+            self._requests.clear()
+
+    def reset(self):
+        """Back to seed state: seed templates only, no orders/faults/stock overrides/requests."""
+        with self._lock:
+            for store in (self._templates, self._orders, self._faults, self._requests,
+                          self._auto_due, self.stock_overrides):
+                store.clear()
+            self._seed()
+
+    def state(self):
+        with self._lock:
+            return {'url': self.url, 'apiUrlTemplate': self.api_url_template,
+                    'templates': list(self._templates), 'orders': copy.deepcopy(self._orders),
+                    'faults': self.faults, 'requestCount': len(self._requests)}
+
+    def _seed(self):
+        self._templates.update(data.seed_templates(self._preview_or_none, now_iso()))
+        self._seeded = True
+
+    def _preview_or_none(self, template_id):
+        return self.preview_url(template_id) if self.port else None
+
+    def preview_url(self, template_id, kind='ok'):
+        if kind not in PREVIEW_KINDS:
+            raise ValueError(f'Unknown preview kind {kind!r}; one of {PREVIEW_KINDS}')
+        return f'{self.url}/_simulator/previews/{quote(str(template_id), safe="")}/{kind}'
+
+    def add_template(self, template):
+        """Store (or replace) a template in Gelato's ecommerce shape; returns a copy."""
+        if not isinstance(template, dict) or not isinstance(template.get('id'), str) \
+                or not template['id'] or not isinstance(template.get('variants'), list):
+            raise ValueError('A template needs a string "id" and a "variants" list')
+        template, now = copy.deepcopy(template), now_iso()
+        tid = template['id']
+        template.setdefault('templateName', template.get('title') or tid)
+        template.setdefault('title', template['templateName'])
+        template.setdefault('description', '')
+        template.setdefault('createdAt', now)
+        template.setdefault('updatedAt', now)
+        if not template.get('previewUrl'):
+            template['previewUrl'] = self._preview_or_none(tid)
+        for variant in template['variants']:
+            if not isinstance(variant, dict) or not variant.get('productUid'):
+                raise ValueError('Each variant needs a productUid')
+            variant_key = f"{tid}/{variant['productUid']}"
+            variant.setdefault('id', str(uuid.uuid5(data.NAMESPACE, variant_key)))
+            variant.setdefault('title', variant['productUid'])
+            for key in ('variantOptions', 'imagePlaceholders', 'textPlaceholders'):
+                variant.setdefault(key, [])
+        with self._lock:
+            self._templates[tid] = template
+        return copy.deepcopy(template)
+
+    def make_template(self, template_id, options, print_areas=('front',), title=None,
+                      description=None):
+        """Synthetic template with one variant per combination of option values."""
+        if not isinstance(template_id, str) or not template_id:
+            raise ValueError('template_id must be a non-empty string')
+        prefix = f'sim_{data.slug(template_id)}'
+        variants = [(combo, prefix + ''.join(f'_{data.slug(value)}' for _name, value in combo))
+                    for combo in data.option_combinations(options)]
+        template = data.build_template(
+            template_id, title or f'Template {template_id}', variants, tuple(print_areas),
+            self._preview_or_none(template_id), description or '', now_iso())
+        with self._lock:
+            self._templates[template_id] = template
+        return copy.deepcopy(template)
+
+    def remove_template(self, template_id):
+        """Remove a template; returns it, or None when unknown."""
+        with self._lock:
+            return self._templates.pop(template_id, None)
+
+    def set_fault(self, kind, times=None, path_prefix=None, delay=None):
+        """Inject a fault; `times=None` lasts until clear_faults(). Faults without a path_prefix
+        hit API paths only, not previews. 'no_id' only affects order creation."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f'Unknown fault {kind!r}; one of {FAULT_KINDS}')
+        if times is not None and int(times) < 1:
+            raise ValueError('times must be at least 1 (or None for "until cleared")')
+        if path_prefix is not None and not isinstance(path_prefix, str):
+            raise ValueError('path_prefix must be a string')
+        fault = {'kind': kind, 'times': None if times is None else int(times),
+                 'path_prefix': path_prefix,
+                 'delay': float(5.0 if delay is None else delay) if kind == 'slow' else delay}
+        with self._lock:
+            self._faults.append(fault)
+        return dict(fault)
+
+    def clear_faults(self):
+        with self._lock:
+            self._faults.clear()
+
+    def _take_fault(self, path, kinds, api=True):
+        with self._lock:
+            for fault in self._faults:
+                prefix = fault['path_prefix']
+                if fault['kind'] not in kinds or (prefix is None and not api) \
+                        or (prefix and not path.startswith(prefix)):
+                    continue
+                if fault['times'] is not None:
+                    fault['times'] -= 1
+                    if fault['times'] <= 0:
+                        self._faults.remove(fault)
+                return dict(fault)
+        return None
+
+    # --- order lifecycle and webhooks -------------------------------------------------------
+
+    def set_order_status(self, order_id, status):
+        """Change an order's (and its items') status without any webhook; returns a copy."""
+        if status not in data.ORDER_STATUSES:
+            raise ValueError(f'Unknown order status {status!r}')
+        with self._lock:
+            order = self._orders[order_id]
+            self._apply_status(order, status)
+            return copy.deepcopy(order)
+
+    def _apply_status(self, order, status):
+        order['fulfillmentStatus'] = status
+        order['financialStatus'] = data.FINANCIAL_STATUS.get(status, 'paid')
+        order['updatedAt'] = now_iso()
+        shipped = status in data.SHIPPED
+        track = fulfillment(order)
+        for item in order['items']:
+            item['fulfillmentStatus'] = status
+            if shipped and not item['fulfillments']:
+                item['fulfillments'] = [dict(track)]
+        if shipped and not order['shipment']['packages']:
+            order['shipment']['packages'] = [{
+                'id': str(uuid.uuid4()), 'trackingCode': track['trackingCode'],
+                'trackingUrl': track['trackingUrl'],
+                'orderItemIds': [item['id'] for item in order['items']]}]
+
+    def build_event(self, event_type, order_id=None, template_id=None, **overrides):
+        """A realistic webhook payload (fresh unique id). Order events need `order_id`; store
+        events use `template_id`, else the template of the order's first product, else the
+        seed poster."""
+        with self._lock:
+            order = copy.deepcopy(self._orders[order_id]) if order_id is not None else None
+            if template_id is None and order is not None:
+                template = self._uid_index().get(order['items'][0]['productUid'])
+                template_id = template and template.get('id')
+            template_id = template_id or data.SEED_TEMPLATE_IDS['poster']
+            template = copy.deepcopy(self._templates.get(template_id)) \
+                or {'id': template_id, 'variants': []}
+            stock = dict(self.stock_overrides)
+        return build_event(event_type, order, template, stock, **overrides)
+
+    def send_webhook(self, webhook_url, secret, payload, tries=3, retry_delay=5.0):
+        """POST with header `signature: secret`; returns each attempt's status (None: no reply)."""
+        return send_webhook(webhook_url, secret, payload, tries, retry_delay)
+
+    def advance_order(self, order_id, status, webhook_url=None, secret=None, tries=3,
+                      retry_delay=5.0):
+        """Set the status (tracking added once shipped) and, with a webhook_url, send the
+        order_status_updated event. Returns the delivery attempts' status codes."""
+        self.set_order_status(order_id, status)
+        if not webhook_url:
+            return []
+        event = self.build_event('order_status_updated', order_id)
+        return send_webhook(webhook_url, secret, event, tries, retry_delay)
+
+    def drive_order(self, order_id, webhook_url, secret, statuses=data.PROGRESS[1:], delay=0.0,
+                    tries=3, retry_delay=5.0):
+        """advance_order through `statuses`, `delay` seconds apart; returns attempts per step."""
+        attempts = []
+        for n, status in enumerate(statuses):
+            if n and delay:
+                time.sleep(delay)
+            attempts.append(self.advance_order(order_id, status, webhook_url, secret, tries,
+                                               retry_delay))
+        return attempts
+
+    def _schedule(self, order_id):
+        if self.auto_advance and self.webhook_url:
+            self._auto_due[order_id] = time.monotonic() + self.auto_advance
+
+    def _notify(self, order_id):
+        try:
+            event = self.build_event('order_status_updated', order_id)
+        except KeyError:
+            return
+        send_webhook(self.webhook_url, self.webhook_secret, event, sleep=self._stopping.wait)
+
+    def _auto_loop(self):
+        while not self._stopping.wait(0.05):
+            now = time.monotonic()
+            with self._lock:
+                due = [oid for oid, when in self._auto_due.items() if when <= now]
+            for order_id in due:
+                with self._lock:
+                    order = self._orders.get(order_id)
+                    current = order['fulfillmentStatus'] if order else None
+                    if current not in data.PROGRESS[:-1]:
+                        self._auto_due.pop(order_id, None)
+                        continue
+                    self._apply_status(order, data.PROGRESS[data.PROGRESS.index(current) + 1])
+                self._notify(order_id)
+                with self._lock:
+                    if order_id in self._auto_due:
+                        self._auto_due[order_id] = time.monotonic() + self.auto_advance
+
+    # --- WSGI -------------------------------------------------------------------------------
+
+    def wsgi_app(self, environ, start_response):
+        request = Request(environ)
+        try:
+            response = self._dispatch(request)
+        except ApiError as exc:
+            response = exc.response()
+        except _DropConnection:
+            raise
+        except Exception:
+            _logger.exception('Gelato simulator failed on %s %s', request.method, request.path)
+            response = ApiError(500, 'internal_error', 'Simulator error').response()
+        return response(environ, start_response)
+
+    def _dispatch(self, request):
+        if self._down:
+            _drop(request)
+        path = request.path.rstrip('/') or '/'
+        is_preview = path.startswith('/_simulator/previews/')
+        if path.startswith('/_simulator/') and not is_preview:
+            return self._control(request, path)
+        body, malformed = _parse_body(request)
+        with self._lock:
+            self._requests.append({
+                'method': request.method, 'path': path, 'query': request.args.to_dict(),
+                'json': body, 'has_api_key': bool(request.headers.get('X-API-KEY'))})
+        fault = self._take_fault(path, FAULT_KINDS[:-1], api=not is_preview)
+        if fault:
+            response = self._fault_response(fault, request)
+            if response is not None:
+                return response
+        if is_preview:
+            return self._preview(path)
+        key = request.headers.get('X-API-KEY', '')
+        if key in self.forbidden_keys:
+            raise ApiError(403, 'forbidden', 'This API key is not allowed to use this resource')
+        if key not in self.api_keys:
+            raise ApiError(401, 'unauthorized', 'Missing or invalid API key (X-API-KEY header)')
+        if malformed:
+            raise ApiError(400, 'invalid_json', 'The request body is not valid JSON')
+        allowed = False
+        for method, pattern, handler in self._routes:
+            match = pattern.fullmatch(path)
+            if match and method == request.method:
+                with self._lock:
+                    return handler(body, request.args, **match.groupdict())
+            allowed = allowed or bool(match)
+        if allowed:
+            raise ApiError(405, 'method_not_allowed', f'{request.method} is not allowed on {path}')
+        raise ApiError(404, 'not_found', f'No such endpoint: {request.method} {path}')
+
+    def _fault_response(self, fault, request):
+        kind = fault['kind']
+        if kind == 'down':
+            _drop(request)
+        if kind == 'slow':
+            self._stopping.wait(fault['delay'] or 0)
+            if self._down:
+                _drop(request)
+            return None
+        if kind == 'garbage':
+            return Response(b'<html><body>502 Bad Gateway</body></html>', 200,
+                            mimetype='application/json')
+        status, code, message = {
+            '429': (429, 'too_many_requests', 'Too many requests, please retry later'),
+            '500': (500, 'internal_error', 'Internal server error'),
+            '503': (503, 'service_unavailable', 'Service temporarily unavailable'),
+        }[kind]
+        headers = {'Retry-After': '0'} if kind == '429' else None
+        return ApiError(status, code, message).response(headers)
+
+    def _preview(self, path):
+        match = re.fullmatch(r'/_simulator/previews/([^/]+)/([^/]+)', path)
+        if not match or match[2] not in PREVIEW_KINDS:
+            raise ApiError(404, 'not_found', 'Unknown preview')
+        template_id, kind = match.groups()
+        if kind == 'ok':
+            return Response(data.preview_png(template_id), mimetype='image/png')
+        if kind == 'broken':
+            return Response(b'This is not an image.\n' * 16, mimetype='image/png')
+        if kind == 'html':
+            return Response('<!DOCTYPE html><html><body><h1>Not an image</h1></body></html>',
+                            mimetype='text/html')
+        if kind == 'huge':
+            return Response(_huge_body(), mimetype='image/png', direct_passthrough=True)
+        location = 'http://10.0.0.1/x.png' if kind == 'redirect_private' else \
+            'ftp://example.com/x.png'
+        return Response(b'', 302, headers={'Location': location})
+
+    def _control(self, request, path):
+        body, malformed = _parse_body(request)
+        if malformed:
+            raise ApiError(400, 'invalid_json', 'The request body is not valid JSON')
+        body = body if isinstance(body, dict) else {}
+        method, name = request.method, path[len('/_simulator/'):]
+        ok = {'ok': True}
+        advance = re.fullmatch(r'orders/([^/]+)/advance', name)
+        try:
+            if (method, name) == ('GET', 'state'):
+                return json_response(self.state())
+            if (method, name) == ('POST', 'reset'):
+                self.reset()
+                return json_response(ok)
+            if (method, name) == ('POST', 'templates'):
+                return json_response(self.add_template(body))
+            if (method, name) == ('POST', 'templates:make'):
+                return json_response(self.make_template(
+                    body.get('id'), body.get('options') or [],
+                    tuple(body.get('print_areas') or ('front',)), body.get('title'),
+                    body.get('description')))
+            if method == 'DELETE' and name.startswith('templates/'):
+                if self.remove_template(name[len('templates/'):]) is None:
+                    raise KeyError(name)
+                return json_response(ok)
+            if (method, name) == ('POST', 'faults'):
+                return json_response(self.set_fault(body.get('kind'), body.get('times'),
+                                                    body.get('path_prefix'), body.get('delay')))
+            if (method, name) == ('DELETE', 'faults'):
+                self.clear_faults()
+                return json_response(ok)
+            if method == 'POST' and advance:
+                attempts = self.advance_order(
+                    advance[1], body.get('status'), body.get('webhook_url'), body.get('secret'),
+                    body.get('tries', 3), body.get('retry_delay', 5.0))
+                return json_response({'order': self.orders[advance[1]], 'attempts': attempts})
+        except KeyError as exc:
+            raise ApiError(404, 'not_found', f'Not found: {exc}') from None
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, 'invalid_request', str(exc)) from None
+        raise ApiError(404, 'not_found', f'No such control endpoint: {method} {path}')
