@@ -29,7 +29,7 @@ def main():
     from odoo.modules.registry import Registry  # noqa: PLC0415
     from odoo.tools import config  # noqa: PLC0415
 
-    config.parse_config(['-d', args.database, '--addons-path', args.addons_path,
+    config.parse_config(['-d', args.database, '--addons-path', args.addons_path, '--http-interface', '127.0.0.1',
                          '--log-level', 'warn'])
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from simulator import GelatoSimulator  # noqa: PLC0415

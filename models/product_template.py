@@ -141,7 +141,9 @@ class ProductTemplate(models.Model):
         self.ensure_one()
         variants = self._gelato_parse_template(template_data)
         Product = self.env['product.product']
-        before = self.with_context(active_test=False).product_variant_ids.filtered('active')
+        # The variants that were already Gelato's: the others (a fresh product's default variant)
+        # are replaced, not "removed".
+        before = self.product_variant_ids.filtered('gelato_product_uid')
 
         if len(variants) == 1 and not variants[0]['options']:
             self._gelato_set_attribute_lines([])

@@ -1,12 +1,11 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
 import logging
-import threading
 from datetime import timedelta
 
 from markupsafe import Markup
 
-from odoo import api, fields, models
+from odoo import api, fields, models, modules
 from odoo.exceptions import UserError, ValidationError
 
 from odoo.addons.gelato_connector import const, utils
@@ -353,7 +352,7 @@ class SaleOrder(models.Model):
         Each order is locked first (`FOR UPDATE SKIP LOCKED`): two workers never send the same
         order at the same time, and the one that finds it locked moves on.
         """
-        auto_commit = not getattr(threading.current_thread(), 'testing', False)
+        auto_commit = not modules.module.current_test
         for order in self:
             self.env.cr.execute(
                 "SELECT id FROM sale_order WHERE id = %s AND gelato_outbox_state = 'pending' "

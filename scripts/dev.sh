@@ -5,6 +5,7 @@
 #                          Gelato simulator (http://127.0.0.1:8070)
 #   scripts/dev.sh test    set up, then run the whole test suite (ends with "N passed, N failed")
 #   scripts/dev.sh setup   set up only
+#   scripts/dev.sh bench   set up, then run the benchmark scripts (benchmarks/)
 #
 # Odoo 19 is looked for, in this order: an importable `odoo` (python3 -c 'import odoo');
 # $ODOO_SRC (a source tree holding odoo-bin, odoo/ and addons/); the per-user cache
@@ -30,7 +31,7 @@ hash_of() { sha1sum | cut -c1-10; }
 # --- Python ------------------------------------------------------------------------------------
 find_python() {
     for py in python3.12 python3.11 python3.10 python3; do
-        if command -v "$py" >/dev/null && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+        if command -v "$py" >/dev/null && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
             command -v "$py"; return
         fi
     done
@@ -210,13 +211,26 @@ run_server() {
     "${ODOO[@]}" -d "$DEV_DB" --http-port="$HTTP_PORT" --http-interface=127.0.0.1 --db-filter="^$DEV_DB\$"
 }
 
+run_benchmarks() {
+    ensure_template_db
+    local db=gelato_bench
+    if db_exists "$db"; then
+        "${ODOO[@]}" -d "$db" -u gelato_connector --stop-after-init --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1
+    else
+        createdb -T "$TEMPLATE_DB" "$db"
+        "${ODOO[@]}" -d "$db" -i gelato_connector --stop-after-init --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1
+    fi
+    PYTHONPATH="$ODOO_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" "$REPO/benchmarks/bench_product_sync.py" -d "$db" --addons-path "$(odoo_addons_path)"
+}
+
 main() {
     local cmd=${1:-}
     case "$cmd" in
         setup) setup; ensure_template_db; say "ready" ;;
         test) setup; run_tests ;;
         run) setup; run_server ;;
-        *) echo "usage: $0 run|test|setup" >&2; exit 2 ;;
+        bench) setup; run_benchmarks ;;
+        *) echo "usage: $0 run|test|setup|bench" >&2; exit 2 ;;
     esac
 }
 main "$@"

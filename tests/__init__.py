@@ -3,4 +3,5 @@
 from . import test_client
 from . import test_install
 from . import test_product_sync
+from . import test_sale_order
 from . import test_settings

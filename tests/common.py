@@ -91,3 +91,77 @@ class _ListHandler(logging.Handler):
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         self._records.append(record)
+
+
+PNG = (
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg=='
+)
+
+
+class GelatoOrderCase(GelatoCase):
+    """Base for order tests: a synchronized Gelato product with its print images, a customer
+    with a complete address, and a company address for the return address."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company.partner_id.write({
+            'street': 'Skovvej 1', 'city': 'Copenhagen', 'zip': '2100',
+            'country_id': cls.env.ref('base.dk').id, 'email': 'shop@example.com',
+        })
+        cls.customer = cls.env['res.partner'].create({
+            'name': "Ada Lovelace", 'street': 'Unter den Linden 5', 'city': 'Berlin',
+            'zip': '10117', 'country_id': cls.env.ref('base.de').id,
+            'email': 'ada@example.com', 'phone': '+49 30 1234567',
+        })
+        cls.regular_product = cls.env['product.product'].create({
+            'name': "Regular Mug", 'type': 'consu', 'list_price': 10.0,
+        })
+        cls.service = cls.env['product.product'].create({
+            'name': "Gift wrapping", 'type': 'service', 'list_price': 2.0,
+        })
+        cls.carrier_normal = cls.env.ref('gelato_connector.delivery_carrier_gelato_standard')
+        cls.carrier_express = cls.env.ref('gelato_connector.delivery_carrier_gelato_express')
+
+    def setUp(self):
+        super().setUp()
+        self.poster = self._gelato_product('tpl-poster', [('Size', ['S', 'M', 'L'])])
+        self.small, self.medium, self.large = self.poster.product_variant_ids.sorted(
+            lambda p: ['S', 'M', 'L'].index(p.product_template_attribute_value_ids.name))
+
+    def _gelato_product(self, ref, options, areas=('front',), images=True):
+        self.simulator.make_template(ref, options, print_areas=areas)
+        product = self.env['product.template'].create({
+            'name': f"Gelato {ref}", 'type': 'consu', 'gelato_template_ref': ref,
+            'list_price': 30.0,
+        })
+        result = product.action_sync_gelato_template_info()
+        assert result['params']['type'] != 'danger', result['params']['message']
+        if images:
+            for image in product.gelato_image_ids:
+                image.datas = PNG
+        return product
+
+    def _order(self, lines=None, partner=None, carrier=None):
+        lines = lines or [(self.small, 2)]
+        order = self.env['sale.order'].create({
+            'partner_id': (partner or self.customer).id,
+            'order_line': [(0, 0, {'product_id': p.id, 'product_uom_qty': q}) for p, q in lines],
+        })
+        if carrier:
+            rate = carrier.rate_shipment(order)
+            assert rate['success'], rate['error_message']
+            order.set_delivery_line(carrier, rate['price'])
+        return order
+
+    def _confirm_and_send(self, order):
+        order.action_confirm()
+        self.env['sale.order']._cron_gelato_outbox()
+        return order
+
+    def _remote(self, order):
+        return self.simulator.orders[order.gelato_order_id]
+
+    def _remote_orders_for(self, order):
+        return [o for o in self.simulator.orders.values()
+                if o.get('orderReferenceId') == order.name]
