@@ -29,8 +29,8 @@ def main():
     from odoo.modules.registry import Registry  # noqa: PLC0415
     from odoo.tools import config  # noqa: PLC0415
 
-    config.parse_config(['-d', args.database, '--addons-path', args.addons_path, '--http-interface', '127.0.0.1',
-                         '--log-level', 'warn'])
+    config.parse_config(['-d', args.database, '--addons-path', args.addons_path,
+                         '--http-interface', '127.0.0.1', '--log-level', 'warn'])
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from simulator import GelatoSimulator  # noqa: PLC0415
 
@@ -52,8 +52,8 @@ def main():
                 env['product.template'].create({
                     'name': 'Warm-up', 'type': 'consu', 'gelato_template_ref': f'bench-{size}',
                 }).action_sync_gelato_template_info()
-                floor = best_of(lambda: measure_floor(env, cr, template, options))
-                ours = best_of(lambda: measure_sync(env, cr, f'bench-{size}'))
+                floor = best_of(lambda t=template, o=options: measure_floor(env, cr, t, o))
+                ours = best_of(lambda s=size: measure_sync(env, cr, f'bench-{s}'))
                 peak = measure_sync(env, cr, f'bench-{size}', trace_memory=True)[2]
                 rows.append((size, floor, ours[:2] + (peak,)))
             cr.rollback()

@@ -4,7 +4,6 @@ from odoo import fields, models
 from odoo.exceptions import UserError
 
 
-
 class DeliveryCarrier(models.Model):
     _name = 'delivery.carrier'
     _inherit = ['delivery.carrier', 'gelato.api.mixin']

@@ -7,7 +7,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from odoo import _, api, models
+from odoo import api, models
 
 from odoo.addons.gelato_connector import const
 from odoo.addons.gelato_connector.exceptions import GelatoError
@@ -55,7 +55,7 @@ class GelatoApiMixin(models.AbstractModel):
         # who sells Gelato products needs calls made on the company's behalf.
         api_key = company.sudo().gelato_api_key
         if not api_key:
-            raise GelatoError(_(
+            raise GelatoError(self.env._(
                 "Gelato is not configured for %(company)s: paste the API key in Sales settings.",
                 company=company.name,
             ))
@@ -72,16 +72,20 @@ class GelatoApiMixin(models.AbstractModel):
             # urllib3 gave up after retrying 429/5xx answers.
             _logger.warning("Gelato %s %s gave up after retries: %s", method, url, error)
             raise GelatoError(
-                _("Gelato is not answering properly right now (it keeps returning errors). "
+                self.env._("Gelato is not answering properly right now (it keeps returning "
+                           "errors). "
                   "Please try again in a few minutes."),
                 transient=True,
             ) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
             _logger.warning("Gelato %s %s unreachable: %s", method, url, type(error).__name__)
             raise GelatoError(
-                _("Could not reach Gelato (%(reason)s). Please try again in a few minutes.",
-                  reason=_("timeout") if isinstance(error, requests.exceptions.Timeout)
-                  else _("connection failed")),
+                self.env._(
+                    "Could not reach Gelato (%(reason)s). Please try again in a few minutes.",
+                    reason=self.env._("timeout")
+                    if isinstance(error, requests.exceptions.Timeout)
+                    else self.env._("connection failed"),
+                ),
                 transient=True,
             ) from None
         _logger.info(
@@ -96,7 +100,8 @@ class GelatoApiMixin(models.AbstractModel):
             return response.json()
         except ValueError:
             raise GelatoError(
-                _("Gelato sent an answer that could not be read (not JSON)."), transient=True,
+                self.env._("Gelato sent an answer that could not be read (not JSON)."),
+                transient=True,
                 status=response.status_code,
             ) from None
 
@@ -141,11 +146,12 @@ class GelatoApiMixin(models.AbstractModel):
             total=const.RETRY_TOTAL,
             connect=const.RETRY_TOTAL,
             read=0,
-            status=const.RETRY_TOTAL if safe else 0,
+            status=const.RETRY_TOTAL,
             other=0,
             backoff_factor=const.RETRY_BACKOFF_FACTOR,
-            status_forcelist=const.RETRY_STATUS_CODES,
-            allowed_methods=None if safe else frozenset(),
+            # An answer to an unsafe call is returned as is: only its connection may be retried.
+            status_forcelist=const.RETRY_STATUS_CODES if safe else (),
+            allowed_methods=None,
             respect_retry_after_header=True,
             raise_on_status=True,
         )
@@ -155,8 +161,7 @@ class GelatoApiMixin(models.AbstractModel):
         session.mount('https://', adapter)
         return session
 
-    @staticmethod
-    def _gelato_parse_error(response):
+    def _gelato_parse_error(self, response):
         """Turn an error answer of Gelato into a `GelatoError` with a message for the user.
 
         :param requests.Response response: The error answer.
@@ -178,20 +183,20 @@ class GelatoApiMixin(models.AbstractModel):
         if details:
             message = f"{message} ({'; '.join(details)})" if message else '; '.join(details)
         if status == 401:
-            text = _("Gelato refused the API key (401). Check the key in Sales settings.")
+            text = self.env._("Gelato refused the API key (401). Check the key in Sales settings.")
         elif status == 403:
-            text = _("This Gelato API key has no access to that resource (403).")
+            text = self.env._("This Gelato API key has no access to that resource (403).")
         elif status == 404:
-            text = _("Gelato does not know this resource (404).")
+            text = self.env._("Gelato does not know this resource (404).")
         elif status == 429:
-            text = _("Gelato received too many requests (429). Please try again shortly.")
+            text = self.env._("Gelato received too many requests (429). Please try again shortly.")
         elif status >= 500:
-            text = _("Gelato had an internal error (%(status)s). Please try again later.",
+            text = self.env._("Gelato had an internal error (%(status)s). Please try again later.",
                      status=status)
         else:
-            text = _("Gelato refused the request (%(status)s).", status=status)
+            text = self.env._("Gelato refused the request (%(status)s).", status=status)
         if message:
-            text = f"{text}\n{_('Gelato says: %s', message[:1000])}"
+            text = f"{text}\n{self.env._('Gelato says: %s', message[:1000])}"
         _logger.warning("Gelato answered %s: %s", status, message[:300] or '<no message>')
         return GelatoError(text, status=status, transient=status == 429 or status >= 500,
                            body=body)

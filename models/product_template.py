@@ -164,7 +164,7 @@ class ProductTemplate(models.Model):
         # Remove what Gelato does not offer (Odoo already removed the variants of values that left
         # the attribute lines).
         offered = Product.concat(*matched.values())
-        extra = self.with_context(active_test=False).product_variant_ids.filtered('active') - offered
+        extra = self.product_variant_ids - offered
         if extra:
             extra._unlink_or_archive()
         gone = before - offered

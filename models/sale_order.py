@@ -26,7 +26,9 @@ class SaleOrder(models.Model):
         tracking=True,
     )
     gelato_min_delivery_date = fields.Date(string="Gelato Delivery From", copy=False, readonly=True)
-    gelato_max_delivery_date = fields.Date(string="Gelato Delivery Until", copy=False, readonly=True)
+    gelato_max_delivery_date = fields.Date(
+        string="Gelato Delivery Until", copy=False, readonly=True,
+    )
     gelato_shipment_method_uid = fields.Char(
         string="Gelato Shipment Method", copy=False,
         help="The Gelato shipment method chosen when the shipping rate was computed.",

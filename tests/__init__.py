@@ -1,7 +1,3 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
-from . import test_client
-from . import test_install
-from . import test_product_sync
-from . import test_sale_order
-from . import test_settings
+from . import test_client, test_install, test_product_sync, test_sale_order, test_settings

@@ -5,7 +5,12 @@ import threading
 from odoo.tests import tagged
 
 from odoo.addons.gelato_connector.exceptions import GelatoError
-from odoo.addons.gelato_connector.tests.common import API_KEY, WEBHOOK_SECRET, GelatoCase, capture_logs
+from odoo.addons.gelato_connector.tests.common import (
+    API_KEY,
+    WEBHOOK_SECRET,
+    GelatoCase,
+    capture_logs,
+)
 
 
 @tagged('post_install', '-at_install')

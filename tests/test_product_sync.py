@@ -53,7 +53,9 @@ class TestProductSync(GelatoCase):
         variants = product.with_context(active_test=False).product_variant_ids
         return {
             'variants': sorted((v.id, v.active, v.gelato_product_uid) for v in variants),
-            'lines': sorted((l.id, tuple(sorted(l.value_ids.ids))) for l in product.attribute_line_ids),
+            'lines': sorted(
+                (line.id, tuple(sorted(line.value_ids.ids))) for line in product.attribute_line_ids
+            ),
             'ptavs': sorted(product.attribute_line_ids.product_template_value_ids.ids),
             'images': sorted((i.id, i.name, bool(i.datas)) for i in product.gelato_image_ids),
             'list_price': product.list_price,
@@ -63,7 +65,8 @@ class TestProductSync(GelatoCase):
     # --- synchronize ---------------------------------------------------------------------------
 
     def test_sync_creates_one_variant_per_gelato_variant(self):
-        template = self._make('tpl-shirt', [('Color', ['White', 'Black']), ('Size', ['S', 'M', 'L'])])
+        template = self._make('tpl-shirt',
+                              [('Color', ['White', 'Black']), ('Size', ['S', 'M', 'L'])])
         product = self._product('tpl-shirt')
         params = self._sync(product)
         self.assertIn(params['type'], ('success', 'warning'))
@@ -142,7 +145,8 @@ class TestProductSync(GelatoCase):
         params = self._sync(product)
         self.assertEqual(self._uids(product), self._gelato_uids(template))
         self.assertEqual(product.product_variant_count, 5)
-        size_line = product.attribute_line_ids.filtered(lambda l: l.attribute_id.name == 'Size')
+        size_line = product.attribute_line_ids.filtered(
+            lambda line: line.attribute_id.name == 'Size')
         self.assertEqual(sorted(size_line.value_ids.mapped('name')), ['M', 'S', 'XL'])
         self.assertIn('added', params['message'])
         self.assertIn('removed', params['message'])
@@ -214,7 +218,8 @@ class TestProductSync(GelatoCase):
         product = self._product('tpl-areas')
         params = self._sync(product)
         self.assertEqual(params['type'], 'warning')
-        self.assertEqual(sorted(product.gelato_image_ids.mapped('name')), ['back', 'default', 'sleeve'])
+        self.assertEqual(sorted(product.gelato_image_ids.mapped('name')),
+                         ['back', 'default', 'sleeve'])
         self.assertTrue(product.gelato_missing_images)
         self.assertIn('default', params['message'])
         for image in product.gelato_image_ids:

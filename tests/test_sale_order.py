@@ -94,7 +94,7 @@ class TestSaleOrder(GelatoOrderCase):
     def test_changing_a_line_product_is_checked_too(self):
         order = self._order([(self.small, 1), (self.service, 1)])
         with self.assertRaisesRegex(ValidationError, 'Regular Mug'):
-            order.order_line.filtered(lambda l: l.product_id == self.service).product_id = \
+            order.order_line.filtered(lambda line: line.product_id == self.service).product_id = \
                 self.regular_product
 
     def test_services_and_notes_may_join_a_gelato_order(self):
@@ -328,7 +328,8 @@ class TestSaleOrder(GelatoOrderCase):
         self.assertEqual(len(order.picking_ids), 1)
         picking = order.picking_ids
         self.assertNotEqual(picking.location_id.usage, 'internal')
-        self.assertEqual(picking.location_id, self.env.ref('gelato_connector.stock_location_gelato'))
+        self.assertEqual(picking.location_id,
+                         self.env.ref('gelato_connector.stock_location_gelato'))
         self.assertEqual(picking.location_dest_id.usage, 'customer')
         self.assertEqual(picking.state, 'assigned')
         order._gelato_apply_status('shipped', tracking=[('TRACK1', 'https://track.example/1')])

@@ -3,7 +3,12 @@
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
-from odoo.addons.gelato_connector.tests.common import API_KEY, FORBIDDEN_KEY, GelatoCase, capture_logs
+from odoo.addons.gelato_connector.tests.common import (
+    API_KEY,
+    FORBIDDEN_KEY,
+    GelatoCase,
+    capture_logs,
+)
 
 
 @tagged('post_install', '-at_install')
@@ -43,7 +48,8 @@ class TestSettings(GelatoCase):
 
     def test_webhook_url_is_the_base_url_and_the_route(self):
         base_url = self.company.get_base_url()
-        self.assertEqual(self._settings(self.company).gelato_webhook_url, f'{base_url}/gelato/webhook')
+        self.assertEqual(self._settings(self.company).gelato_webhook_url,
+                         f'{base_url}/gelato/webhook')
 
     def test_test_connection_reports_success(self):
         action = self._settings(self.company).action_gelato_test_connection()
