@@ -1,17 +1,17 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+# ruff: noqa: I001 - the client mixin must be registered before the models that inherit it.
 
-from . import (
-    delivery_carrier,
-    gelato_api_mixin,
-    gelato_product_availability,
-    product_document,
-    product_product,
-    product_template,
-    res_company,
-    res_config_settings,
-    res_partner,
-    sale_order,
-    sale_order_line,
-    stock_picking,
-    stock_route,
-)
+from . import gelato_api_mixin
+
+from . import delivery_carrier
+from . import gelato_product_availability
+from . import product_document
+from . import product_product
+from . import product_template
+from . import res_company
+from . import res_config_settings
+from . import res_partner
+from . import sale_order
+from . import sale_order_line
+from . import stock_picking
+from . import stock_route
