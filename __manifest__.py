@@ -12,9 +12,11 @@
     'data': [
         'security/ir.model.access.csv',
         'data/ir_config_parameter_data.xml',
-        'data/ir_cron_data.xml',
         'data/delivery_carrier_data.xml',
+        'data/mail_template_data.xml',
         'data/stock_data.xml',
+        'data/ir_cron_data.xml',
+        'views/gelato_event_views.xml',
         'views/product_template_views.xml',
         'views/sale_order_views.xml',
         'views/res_config_settings_views.xml',

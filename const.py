@@ -108,3 +108,28 @@ COUNTRY_STOCK_REGIONS = {
     'JP': 'AS', 'SG': 'AS', 'IN': 'AS', 'CN': 'AS', 'KR': 'AS',
     'BR': 'SA', 'AR': 'SA', 'CL': 'SA', 'CO': 'SA',
 }
+
+# === WEBHOOK EVENTS === #
+
+# Gelato's event -> the `gelato.event` method that handles it.
+EVENT_HANDLERS = {
+    'order_status_updated': '_gelato_handle_order_status_updated',
+    'order_item_status_updated': '_gelato_handle_order_item_status_updated',
+    'order_item_tracking_code_updated': '_gelato_handle_order_item_tracking_code_updated',
+    'order_delivery_estimate_updated': '_gelato_handle_order_delivery_estimate_updated',
+    'catalog_product_stock_availability_updated':
+        '_gelato_handle_catalog_product_stock_availability_updated',
+    'store_product_created': '_gelato_handle_template_changed',
+    'store_product_updated': '_gelato_handle_template_changed',
+    'store_product_deleted': '_gelato_handle_template_deleted',
+    'store_product_template_created': '_gelato_handle_template_changed',
+    'store_product_template_updated': '_gelato_handle_template_changed',
+    'store_product_template_deleted': '_gelato_handle_template_deleted',
+}
+# A webhook body larger than this is refused (413).
+WEBHOOK_MAX_BYTES = 1024 * 1024
+# Minutes before retrying a failed event, by number of attempts; then it stays failed.
+EVENT_RETRY_MINUTES = (1, 5, 30, 120, 720)
+EVENT_MAX_ATTEMPTS = 6
+# Days processed, ignored and duplicate events are kept.
+EVENT_RETENTION_DAYS = 90

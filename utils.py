@@ -115,3 +115,27 @@ def extract_tracking(items):
             if isinstance(code, (str, int)) and str(code).strip():
                 found.setdefault(str(code).strip()[:128], safe_url(fulfillment.get('trackingUrl')))
     return list(found.items())
+
+
+def clean_str(value, max_length=255):
+    """Return a stripped string from a payload value, or None for anything else.
+
+    Numbers are accepted (ids sometimes arrive as numbers); booleans, lists, dicts and nulls
+    are not.
+
+    :param value: The payload value.
+    :param int max_length: The longest string kept.
+    :rtype: str | None
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    value = str(value).strip()
+    return value[:max_length] or None
+
+
+def record_id(value):
+    """Return a database id from a payload value (`"42"` or `42`), or None when it is not one."""
+    value = clean_str(value, 20)
+    if value and value.isdigit() and 0 < int(value) < 2**31:
+        return int(value)
+    return None

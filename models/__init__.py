@@ -4,6 +4,7 @@
 from . import gelato_api_mixin
 
 from . import delivery_carrier
+from . import gelato_event
 from . import gelato_product_availability
 from . import product_document
 from . import product_product

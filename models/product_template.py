@@ -4,7 +4,7 @@ import logging
 
 from markupsafe import Markup
 
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, modules
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command, Domain
 
@@ -401,6 +401,28 @@ class ProductTemplate(models.Model):
         if summary['missing_images']:
             text += ' ' + _("Print images to provide: %s.", ', '.join(summary['missing_images']))
         return text
+
+    def _gelato_schedule_resync(self):
+        """Mark the products for a synchronization in the background (Gelato changed their
+        template) and wake the scheduled action that does it."""
+        self.write({'gelato_template_state': 'update_pending'})
+        self.env.ref('gelato_connector.ir_cron_gelato_template_sync')._trigger()
+
+    @api.model
+    def _cron_gelato_template_sync(self, limit=20):
+        """Synchronize the products whose Gelato template changed; failures are noted."""
+        auto_commit = not modules.module.current_test
+        products = self.search([('gelato_template_state', '=', 'update_pending')], limit=limit)
+        for product in products:
+            result = product.action_sync_gelato_template_info()
+            if result['params']['type'] == 'danger':
+                product.gelato_template_state = 'synced'  # Not retried in a loop: noted instead.
+                product.message_post(body=Markup("%s<br/>%s") % (
+                    _("The automatic synchronization with Gelato failed."),
+                    result['params']['message'],
+                ))
+            if auto_commit:
+                self.env.cr.commit()
 
     def _gelato_archive_deleted_template(self):
         """Archive products whose Gelato template was deleted, with a note saying why."""

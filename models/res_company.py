@@ -1,6 +1,8 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
-from odoo import fields, models
+import hmac
+
+from odoo import api, fields, models, tools
 
 
 class ResCompany(models.Model):
@@ -17,3 +19,43 @@ class ResCompany(models.Model):
         string="Gelato Webhook Secret", groups='base.group_system', copy=False,
         help="The value of the `signature` header Gelato sends with each webhook.",
     )
+
+    # === CRUD METHODS === #
+
+    def write(self, vals):
+        res = super().write(vals)
+        if {'gelato_webhook_secret', 'gelato_enabled', 'active'} & set(vals):
+            self.env.registry.clear_cache()  # The webhook secrets are cached.
+        return res
+
+    # === BUSINESS METHODS === #
+
+    @api.model
+    def _gelato_company_for_signature(self, signature):
+        """Return the company whose webhook secret equals the `signature` header.
+
+        Every secret is compared, in constant time, so that the answer time says nothing about
+        which secret came close.
+
+        :param str signature: The header's value.
+        :return: The company, or an empty recordset.
+        :rtype: res.company
+        """
+        if not isinstance(signature, str) or not signature:
+            return self.browse()
+        given = signature.encode()
+        match = None
+        for company_id, secret in self._gelato_webhook_secrets():
+            if hmac.compare_digest(secret.encode(), given) and match is None:
+                match = company_id
+        return self.browse(match)
+
+    @api.model
+    @tools.ormcache()
+    def _gelato_webhook_secrets(self):
+        """The `(company id, webhook secret)` pairs of the companies that use Gelato (cached)."""
+        self.env.cr.execute("""
+            SELECT id, gelato_webhook_secret FROM res_company
+             WHERE gelato_enabled AND active AND COALESCE(gelato_webhook_secret, '') != ''
+        """)
+        return tuple(self.env.cr.fetchall())

@@ -52,6 +52,9 @@ class SaleOrder(models.Model):
         string="Gelato Dashboard", compute='_compute_gelato_dashboard_url',
     )
     is_gelato_order = fields.Boolean(compute='_compute_is_gelato_order')
+    gelato_event_count = fields.Integer(
+        compute='_compute_gelato_event_count', groups='sales_team.group_sale_salesman',
+    )
 
     # === COMPUTE METHODS === #
 
@@ -60,6 +63,12 @@ class SaleOrder(models.Model):
         for order in self:
             order.gelato_dashboard_url = order.gelato_order_id and \
                 const.DASHBOARD_ORDER_URL.format(order_id=order.gelato_order_id)
+
+    def _compute_gelato_event_count(self):
+        counts = dict(self.env['gelato.event']._read_group(
+            [('sale_order_id', 'in', self.ids)], ['sale_order_id'], ['__count']))
+        for order in self:
+            order.gelato_event_count = counts.get(order, 0)
 
     @api.depends('order_line.product_id')
     def _compute_is_gelato_order(self):
@@ -493,32 +502,67 @@ class SaleOrder(models.Model):
         if self.gelato_status and const.STATUS_RANK[status] <= \
                 const.STATUS_RANK.get(self.gelato_status, 0):
             return False
+        previous = self.gelato_status
         self.gelato_status = status
         self.gelato_last_update_at = fields.Datetime.now()
         handler = getattr(self, f'_gelato_on_{status}', None)
         if handler:
-            handler(tracking=tracking or [], reason=reason)
+            handler(tracking=tracking or [], reason=reason, previous=previous)
         return True
 
-    def _gelato_on_shipped(self, tracking, reason=None):
+    def _gelato_on_shipped(self, tracking, reason=None, previous=None):
         self._gelato_pickings()._gelato_mark_shipped(tracking)
+        if const.STATUS_RANK.get(previous, 0) < const.STATUS_RANK['shipped']:
+            self._gelato_notify_customer(tracking=self._gelato_all_tracking() or tracking)
 
     _gelato_on_in_transit = _gelato_on_shipped
 
-    def _gelato_on_delivered(self, tracking, reason=None):
+    def _gelato_on_delivered(self, tracking, reason=None, previous=None):
         self._gelato_pickings()._gelato_mark_shipped(tracking)
+        self._gelato_notify_customer(delivered=True)
 
-    def _gelato_on_canceled(self, tracking, reason=None):
+    def _gelato_on_canceled(self, tracking, reason=None, previous=None):
         self.with_context(gelato_remote_canceled=True)._action_cancel()
         self._gelato_note(self.env._("Gelato canceled the order."), reason)
 
-    def _gelato_on_failed(self, tracking, reason=None):
+    def _gelato_on_failed(self, tracking, reason=None, previous=None):
         self._gelato_note(self.env._("Gelato could not fulfill the order."), reason)
         self._gelato_schedule_activity(reason or self.env._("Gelato reported the order failed."))
 
-    def _gelato_on_returned(self, tracking, reason=None):
+    def _gelato_on_returned(self, tracking, reason=None, previous=None):
         self._gelato_note(self.env._("Gelato reported the order as returned."), reason)
         self._gelato_schedule_activity(reason or self.env._("The parcel was returned to Gelato."))
+
+    def _gelato_notify_customer(self, tracking=None, delivered=False):
+        """Email the customer that the order ships (with its tracking links) or arrived."""
+        template = self.env.ref('gelato_connector.mail_template_gelato_order_status',
+                                raise_if_not_found=False)
+        if not template:
+            return
+        self.with_context(
+            gelato_tracking=[(code, utils.safe_url(url)) for code, url in tracking or []],
+            gelato_delivered=delivered,
+        ).message_post_with_source(
+            template, message_type='comment', subtype_xmlid='mail.mt_comment',
+            partner_ids=self.partner_id.ids,
+            author_id=self.env.ref('base.partner_root').id,
+        )
+
+    def _gelato_all_tracking(self):
+        """The `(code, url)` pairs kept on the order's Gelato pickings."""
+        pairs = []
+        for picking in self.picking_ids.filtered(lambda p: p.location_id.usage == 'supplier'):
+            codes = [c for c in (picking.carrier_tracking_ref or '').split(',') if c]
+            urls = (picking.gelato_tracking_urls or '').split()
+            pairs += [(code, urls[i] if i < len(urls) else None) for i, code in enumerate(codes)]
+        return pairs
+
+    def _gelato_line_for_item(self, item_reference):
+        """Return the order line a Gelato item maps back to (its itemReferenceId is the line
+        id), or an empty recordset."""
+        line_id = utils.record_id(item_reference)
+        return self.order_line.filtered(lambda line: line.id == line_id)[:1] if line_id \
+            else self.env['sale.order.line']
 
     def _gelato_note(self, text, reason=None):
         body = Markup("%s") % text

@@ -2,7 +2,7 @@
 
 from odoo import api, fields, models
 
-from odoo.addons.gelato_connector import utils
+from odoo.addons.gelato_connector import const, utils
 
 
 class SaleOrderLine(models.Model):
@@ -67,3 +67,39 @@ class SaleOrderLine(models.Model):
             route = self.env['stock.route']._gelato_pod_route(self.warehouse_id)
             values['route_ids'] = route
         return values
+
+    def _gelato_apply_item_status(self, status, comment=None):
+        """Move the line's Gelato item status forward (never backwards); a failed item gives the
+        salesperson an activity with Gelato's comment.
+
+        :return: Whether the line changed.
+        :rtype: bool
+        """
+        self.ensure_one()
+        if status not in const.STATUS_RANK or (
+            self.gelato_item_status
+            and const.STATUS_RANK[status] <= const.STATUS_RANK.get(self.gelato_item_status, 0)
+        ):
+            return False
+        self.gelato_item_status = status
+        if status == 'failed':
+            self.order_id._gelato_schedule_activity(self.env._(
+                "Gelato could not produce %(product)s: %(comment)s",
+                product=self.product_id.display_name,
+                comment=comment or self.env._("no reason given"),
+            ))
+        return True
+
+    def _gelato_ship(self, tracking):
+        """Validate the moves of this line (a partial shipment leaves a backorder for the rest of
+        the order) and keep the tracking on the picking."""
+        self.ensure_one()
+        moves = self.move_ids.filtered(
+            lambda m: m.state not in ('done', 'cancel') and m.location_id.usage == 'supplier')
+        pickings = moves.picking_id
+        if not moves:
+            # Already shipped: keep the (possibly new) tracking code on the picking it left with.
+            self.move_ids.picking_id.filtered(lambda p: p.state == 'done')._gelato_add_tracking(
+                tracking)
+            return
+        pickings._gelato_mark_shipped(tracking, moves=moves)

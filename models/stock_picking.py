@@ -48,7 +48,9 @@ class StockPicking(models.Model):
             for move in picking.move_ids.filtered(lambda m: m.state not in ('done', 'cancel')):
                 move.quantity = move.product_uom_qty if move in shipped else 0
                 move.picked = move in shipped
+            # A partial shipment leaves a backorder for what Gelato has not shipped yet.
             picking.with_context(
-                skip_backorder=True, picking_ids_not_to_backorder=[] if moves else picking.ids,
-                skip_sms=True, skip_immediate=True,
+                skip_backorder=True,
+                picking_ids_not_to_backorder=[] if shipped != picking.move_ids else picking.ids,
+                skip_sms=True,
             ).button_validate()

@@ -1,3 +1,10 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
-from . import test_client, test_install, test_product_sync, test_sale_order, test_settings
+from . import (
+    test_client,
+    test_install,
+    test_product_sync,
+    test_sale_order,
+    test_settings,
+    test_webhook,
+)

@@ -1,8 +1,9 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
+import contextlib
 import logging
 
-from odoo.tests import TransactionCase
+from odoo.tests import HttpCase, TransactionCase
 
 from odoo.addons.gelato_connector import const
 from odoo.addons.gelato_connector.simulator import GelatoSimulator
@@ -22,8 +23,8 @@ def start_simulator(test_class):
     return simulator
 
 
-class GelatoCase(TransactionCase):
-    """Base for tests that talk to Gelato: a simulator, and a company configured for it."""
+class GelatoSetupMixin:
+    """Tests that talk to Gelato: a simulator, and a company configured for it."""
 
     @classmethod
     def setUpClass(cls):
@@ -98,7 +99,11 @@ PNG = (
 )
 
 
-class GelatoOrderCase(GelatoCase):
+class GelatoCase(GelatoSetupMixin, TransactionCase):
+    """Base for tests that talk to Gelato."""
+
+
+class GelatoOrderMixin(GelatoSetupMixin):
     """Base for order tests: a synchronized Gelato product with its print images, a customer
     with a complete address, and a company address for the return address."""
 
@@ -165,3 +170,23 @@ class GelatoOrderCase(GelatoCase):
     def _remote_orders_for(self, order):
         return [o for o in self.simulator.orders.values()
                 if o.get('orderReferenceId') == order.name]
+
+
+class GelatoOrderCase(GelatoOrderMixin, TransactionCase):
+    """Order tests in a transaction."""
+
+
+class GelatoHttpCase(GelatoOrderMixin, HttpCase):
+    """Order tests over real HTTP: Odoo serves the webhook, the simulator calls it."""
+
+    def _webhook_url(self):
+        return f'{self.base_url()}/gelato/webhook'
+
+    @contextlib.contextmanager
+    def _gelato_calls_in(self):
+        """Let the simulator call Odoo (it carries no test cookie), as `url_open` would: what
+        the test wrote is flushed first, and what the requests wrote is read afresh after."""
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            yield
+        self.env.invalidate_all()

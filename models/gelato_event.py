@@ -1,0 +1,314 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+
+import json
+import logging
+from datetime import timedelta
+
+from markupsafe import Markup
+
+from odoo import api, fields, models, modules
+from odoo.exceptions import UserError
+
+from odoo.addons.gelato_connector import const, utils
+
+_logger = logging.getLogger(__name__)
+
+
+class GelatoEvent(models.Model):
+    """One webhook delivery from Gelato: what it said, what it concerns, what became of it.
+
+    An event id is processed once per company: a later delivery of the same id is recorded as
+    a duplicate and changes nothing else.
+    """
+    _name = 'gelato.event'
+    _description = "Gelato Webhook Event"
+    _order = 'id desc'
+    _rec_name = 'event_id'
+
+    company_id = fields.Many2one('res.company', required=True, readonly=True, index=True)
+    event_id = fields.Char(string="Event ID", required=True, readonly=True)
+    event_type = fields.Char(string="Event", required=True, readonly=True, index=True)
+    payload = fields.Text(readonly=True, help="The body Gelato sent, as received.")
+    state = fields.Selection(
+        selection=[
+            ('received', "Received"),
+            ('processed', "Processed"),
+            ('ignored', "Ignored"),
+            ('failed', "Failed"),
+            ('duplicate', "Duplicate"),
+        ],
+        required=True, default='received', readonly=True, index=True,
+    )
+    error = fields.Text(readonly=True)
+    sale_order_id = fields.Many2one(
+        'sale.order', string="Sales Order", readonly=True, index='btree_not_null',
+        ondelete='set null',
+    )
+    product_tmpl_ids = fields.Many2many(
+        'product.template', string="Products", readonly=True,
+    )
+    gelato_order_id = fields.Char(string="Gelato Order", readonly=True)
+    attempts = fields.Integer(readonly=True, default=0)
+    next_retry_at = fields.Datetime(string="Next Retry", readonly=True)
+    processed_at = fields.Datetime(readonly=True)
+
+    _event_unique = models.UniqueIndex(
+        "(company_id, event_id) WHERE state != 'duplicate'",
+        "Gelato delivers each event id once per company.",
+    )
+
+    # === ACTION METHODS === #
+
+    def action_process_again(self):
+        """Process failed (or ignored) events again: the "Process again" button."""
+        self.filtered(lambda e: e.state in ('failed', 'ignored'))._gelato_process()
+        return True
+
+    def action_view_payload(self):
+        """Show the payload nicely indented."""
+        self.ensure_one()
+        return utils.notification('info', self.event_type, self._gelato_pretty_payload(),
+                                  sticky=True)
+
+    # === BUSINESS METHODS: RECEPTION === #
+
+    @api.model
+    def _gelato_receive(self, company, payload, raw):
+        """Store an authenticated delivery and process it, once per event id.
+
+        The insert is `ON CONFLICT DO NOTHING` on the unique index: when two workers receive the
+        same event at the same moment, the second waits for the first and then records a
+        duplicate. Processing runs in a savepoint: whatever goes wrong, the event is kept as
+        failed (to be retried) and Gelato still gets its 2xx.
+
+        :param res.company company: The company whose webhook secret matched.
+        :param dict payload: The decoded body, a dict with `id` and `event`.
+        :param str raw: The body as received.
+        :return: The event's state after processing.
+        :rtype: str
+        """
+        event_id = str(payload['id'])[:255]
+        event_type = str(payload['event'])[:255]
+        self.env.cr.execute("""
+            INSERT INTO gelato_event (company_id, event_id, event_type, payload, state, attempts,
+                                      create_uid, write_uid, create_date, write_date)
+            VALUES (%(company)s, %(event_id)s, %(type)s, %(payload)s, 'received', 0,
+                    %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC')
+            ON CONFLICT (company_id, event_id) WHERE state != 'duplicate' DO NOTHING
+            RETURNING id
+        """, {'company': company.id, 'event_id': event_id, 'type': event_type, 'payload': raw,
+              'uid': self.env.uid})
+        row = self.env.cr.fetchone()
+        if not row:
+            self.create({
+                'company_id': company.id, 'event_id': event_id, 'event_type': event_type,
+                'state': 'duplicate', 'processed_at': fields.Datetime.now(),
+            })
+            return 'duplicate'
+        event = self.browse(row[0])
+        event._gelato_process(payload)
+        return event.state
+
+    def _gelato_process(self, payload=None):
+        """Process the events, each in a savepoint, and record the outcome.
+
+        :param dict payload: The decoded body, when the caller already has it.
+        """
+        for event in self:
+            data = payload if payload is not None else event._gelato_load_payload()
+            event = event.with_company(event.company_id)
+            values = {'attempts': event.attempts + 1, 'processed_at': fields.Datetime.now()}
+            try:
+                with self.env.cr.savepoint():
+                    outcome = event._gelato_dispatch(data)
+                values.update(state=outcome or 'processed', error=False, next_retry_at=False)
+            except Exception as error:  # noqa: BLE001 - any failure is kept on the event
+                _logger.warning("Gelato event %s (%s) failed: %s", event.event_id,
+                                event.event_type, error, exc_info=not isinstance(error, UserError))
+                delay = const.EVENT_RETRY_MINUTES[
+                    min(values['attempts'], len(const.EVENT_RETRY_MINUTES)) - 1]
+                values.update(
+                    state='failed', error=str(error)[:2000] or type(error).__name__,
+                    next_retry_at=fields.Datetime.now() + timedelta(minutes=delay)
+                    if values['attempts'] < const.EVENT_MAX_ATTEMPTS else False,
+                )
+            event.write(values)
+
+    def _gelato_load_payload(self):
+        try:
+            data = json.loads(self.payload or '{}')
+        except ValueError:
+            data = {}
+        return data if isinstance(data, dict) else {}
+
+    def _gelato_pretty_payload(self):
+        return json.dumps(self._gelato_load_payload(), indent=2, ensure_ascii=False)
+
+    def _gelato_dispatch(self, data):
+        """Hand the event over to its handler.
+
+        :return: `ignored` when the event concerns nothing Odoo knows, else None.
+        """
+        handler = const.EVENT_HANDLERS.get(self.event_type)
+        if not handler:
+            self.error = self.env._("Odoo does not handle the event %s.", self.event_type)
+            return 'ignored'
+        return getattr(self, handler)(data)
+
+    # === BUSINESS METHODS: ORDER EVENTS === #
+
+    def _gelato_find_order(self, data):
+        """Find the sales order an event is about: Gelato's order id first, then the reference.
+
+        :return: The order (empty when Odoo does not know it).
+        :rtype: sale.order
+        """
+        SaleOrder = self.env['sale.order']
+        gelato_id = utils.clean_str(data.get('orderId'))
+        reference = utils.clean_str(data.get('orderReferenceId'))
+        domain_company = [('company_id', '=', self.company_id.id)]
+        order = SaleOrder
+        if gelato_id:
+            order = SaleOrder.search(domain_company + [('gelato_order_id', '=', gelato_id)],
+                                     limit=1)
+            self.gelato_order_id = gelato_id
+        if not order and reference:
+            order = SaleOrder.search(domain_company + [('name', '=', reference)], limit=1)
+            if order and gelato_id and order.gelato_order_id and order.gelato_order_id != gelato_id:
+                order = SaleOrder  # Another Gelato order with the same reference.
+        if order:
+            self.sale_order_id = order
+        return order
+
+    def _gelato_ignore(self, reason):
+        self.error = reason
+        return 'ignored'
+
+    def _gelato_unknown_order(self, data):
+        return self._gelato_ignore(self.env._(
+            "No sales order of %(company)s matches the Gelato order %(order)s (reference "
+            "%(reference)s): a test notification or an order placed outside Odoo.",
+            company=self.company_id.name, order=utils.clean_str(data.get('orderId')) or '-',
+            reference=utils.clean_str(data.get('orderReferenceId')) or '-',
+        ))
+
+    def _gelato_handle_order_status_updated(self, data):
+        order = self._gelato_find_order(data)
+        if not order:
+            return self._gelato_unknown_order(data)
+        items = data.get('items') if isinstance(data.get('items'), list) else []
+        for item in items:
+            if isinstance(item, dict):
+                line = order._gelato_line_for_item(item.get('itemReferenceId'))
+                if line:
+                    line._gelato_apply_item_status(item.get('fulfillmentStatus'))
+        status = utils.clean_str(data.get('fulfillmentStatus'))
+        if status not in const.STATUS_RANK:
+            return self._gelato_ignore(self.env._("Unknown Gelato status %s.", status or '-'))
+        order._gelato_apply_status(
+            status, tracking=utils.extract_tracking(items),
+            reason=utils.clean_str(data.get('comment'), 1000),
+        )
+        return None
+
+    def _gelato_handle_order_item_status_updated(self, data):
+        order = self._gelato_find_order(data)
+        if not order:
+            return self._gelato_unknown_order(data)
+        line = order._gelato_line_for_item(data.get('itemReferenceId'))
+        if not line:
+            return self._gelato_ignore(self.env._("The order has no line for this item."))
+        line._gelato_apply_item_status(
+            utils.clean_str(data.get('status')), comment=utils.clean_str(data.get('comment'), 1000))
+        return None
+
+    def _gelato_handle_order_item_tracking_code_updated(self, data):
+        order = self._gelato_find_order(data)
+        if not order:
+            return self._gelato_unknown_order(data)
+        line = order._gelato_line_for_item(data.get('itemReferenceId'))
+        if not line:
+            return self._gelato_ignore(self.env._("The order has no line for this item."))
+        code = utils.clean_str(data.get('trackingCode'), 128)
+        if not code:
+            return self._gelato_ignore(self.env._("The event carries no tracking code."))
+        line._gelato_ship([(code, utils.safe_url(data.get('trackingUrl')))])
+        return None
+
+    def _gelato_handle_order_delivery_estimate_updated(self, data):
+        order = self._gelato_find_order(data)
+        if not order:
+            return self._gelato_unknown_order(data)
+        if not order._gelato_apply_delivery_estimate(data.get('minDeliveryDate'),
+                                                     data.get('maxDeliveryDate')):
+            return self._gelato_ignore(self.env._("The estimate carries no new date."))
+        return None
+
+    # === BUSINESS METHODS: CATALOG EVENTS === #
+
+    def _gelato_handle_catalog_product_stock_availability_updated(self, data):
+        entries = data.get('productsAvailability')
+        if not isinstance(entries, list):
+            entries = data.get('productAvailability')
+        stored, unknown = self.env['gelato.product.availability']._gelato_store(entries)
+        if not stored:
+            return self._gelato_ignore(self.env._("None of these products is sold in Odoo."))
+        products = self.env['product.product'].search(
+            [('gelato_product_uid', 'in', [e.get('productUid') for e in entries
+                                           if isinstance(e, dict)])])
+        self.product_tmpl_ids = products.product_tmpl_id
+        if unknown:
+            self.error = self.env._("Unknown to Odoo: %s", ', '.join(unknown[:20]))
+        return None
+
+    def _gelato_linked_templates(self, data):
+        refs = [utils.clean_str(data.get(key)) for key in ('storeProductTemplateId',
+                                                             'storeProductId')]
+        refs = [ref for ref in refs if ref]
+        products = self.env['product.template'].with_context(active_test=False).search([
+            ('gelato_template_ref', 'in', refs),
+            ('company_id', 'in', [False, self.company_id.id]),
+        ]) if refs else self.env['product.template']
+        self.product_tmpl_ids = products
+        return products
+
+    def _gelato_handle_template_changed(self, data):
+        products = self._gelato_linked_templates(data)
+        if not products:
+            return self._gelato_ignore(self.env._("No product of Odoo is linked to it."))
+        products._gelato_schedule_resync()
+        return None
+
+    def _gelato_handle_template_deleted(self, data):
+        products = self._gelato_linked_templates(data)
+        if not products:
+            return self._gelato_ignore(self.env._("No product of Odoo is linked to it."))
+        products._gelato_archive_deleted_template()
+        return None
+
+    # === BUSINESS METHODS: SCHEDULED ACTIONS === #
+
+    @api.model
+    def _cron_gelato_events(self):
+        """Retry failed events whose retry is due, and purge old handled ones."""
+        auto_commit = not modules.module.current_test
+        due = self.search([
+            ('state', '=', 'failed'), ('next_retry_at', '!=', False),
+            ('next_retry_at', '<=', fields.Datetime.now()),
+        ], limit=200, order='next_retry_at')
+        for event in due:
+            event._gelato_process()
+            if auto_commit:
+                self.env.cr.commit()
+        days = int(self.env['ir.config_parameter'].sudo().get_param(
+            'gelato_connector.event_retention_days', const.EVENT_RETENTION_DAYS))
+        self.search([
+            ('state', 'in', ('processed', 'ignored', 'duplicate')),
+            ('create_date', '<', fields.Datetime.now() - timedelta(days=days)),
+        ], limit=5000).unlink()
+
+    @api.model
+    def _gelato_post_note(self, record, text):
+        """Post an internal note, the payload's words escaped."""
+        record.message_post(body=Markup("%s") % text,
+                            author_id=self.env.ref('base.partner_root').id)

@@ -1,0 +1,403 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+
+import json
+import threading
+import time
+
+import psycopg2
+
+from odoo.orm.environments import Transaction
+from odoo.tests import TransactionCase, tagged
+
+from odoo.addons.gelato_connector.tests.common import WEBHOOK_SECRET, GelatoHttpCase
+
+
+@tagged('post_install', '-at_install')
+class TestWebhook(GelatoHttpCase):
+
+    def setUp(self):
+        super().setUp()
+        self.order = self._confirm_and_send(self._order([(self.small, 1), (self.medium, 2)]))
+        self.small_line, self.medium_line = self.order.order_line.filtered(
+            lambda line: line.product_id.gelato_product_uid).sorted('id')
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _post(self, payload=None, signature=WEBHOOK_SECRET, raw=None):
+        headers = {'Content-Type': 'application/json'}
+        if signature is not None:
+            headers['signature'] = signature
+        body = raw if raw is not None else json.dumps(payload)
+        return self.url_open('/gelato/webhook', data=body, headers=headers)
+
+    def _event(self, event_type, **overrides):
+        return self.simulator.build_event(event_type, self.order.gelato_order_id, **overrides)
+
+    def _send(self, event_type, **overrides):
+        payload = self._event(event_type, **overrides)
+        response = self._post(payload)
+        self.assertEqual(response.status_code, 200, response.text)
+        return self.env['gelato.event'].search([('event_id', '=', str(payload['id'])),
+                                                ('state', '!=', 'duplicate')])
+
+    def _status(self, status, **overrides):
+        self.simulator.set_order_status(self.order.gelato_order_id, status)
+        return self._send('order_status_updated', **overrides)
+
+    def _chatter(self):
+        """Every message of the order, newest first, as one text."""
+        return '\n'.join(self.order.message_ids.mapped('body'))
+
+    def _events(self):
+        return self.env['gelato.event'].search([])
+
+    def _customer_emails(self):
+        return self.env['mail.message'].search([
+            ('model', '=', 'sale.order'), ('res_id', '=', self.order.id),
+            ('message_type', '=', 'comment'), ('partner_ids', 'in', self.customer.ids),
+        ])
+
+    # --- the door ------------------------------------------------------------------------------
+
+    def test_missing_signature_is_401_and_nothing_is_stored(self):
+        response = self._post(self._event('order_status_updated'), signature=None)
+        self.assertEqual(response.status_code, 401)
+        self.assertFalse(self._events())
+
+    def test_unknown_signature_is_401(self):
+        for signature in ('wrong', WEBHOOK_SECRET + 'x', WEBHOOK_SECRET[:-1], ''):
+            with self.subTest(signature=signature):
+                self.assertEqual(self._post({'id': 'a', 'event': 'x'}, signature).status_code, 401)
+        self.assertFalse(self._events())
+
+    def test_company_without_gelato_is_not_a_door(self):
+        self.company.gelato_enabled = False
+        self.assertEqual(self._post({'id': 'a', 'event': 'x'}).status_code, 401)
+
+    def test_body_over_one_mib_is_413(self):
+        response = self._post(raw=json.dumps({'id': 'big', 'event': 'x', 'pad': 'x' * 1100000}))
+        self.assertEqual(response.status_code, 413)
+        self.assertFalse(self._events())
+
+    def test_bodies_that_are_not_events_are_400_with_a_short_json_error(self):
+        for raw in ('not json', '[1, 2]', '"text"', '{}', '{"id": "x"}', '{"event": "x"}',
+                    '{"id": null, "event": "x"}', '{"id": {"a": 1}, "event": "x"}',
+                    '{"id": "x", "event": ["order_status_updated"]}', '{"id": true, "event": "x"}',
+                    '\xff\xfe'):
+            with self.subTest(raw=raw):
+                response = self._post(raw=raw)
+                self.assertEqual(response.status_code, 400)
+                self.assertIn('error', response.json())
+        self.assertFalse(self._events())
+
+    def test_event_is_recorded_with_its_payload_type_and_order(self):
+        event = self._status('passed')
+        self.assertEqual(event.state, 'processed')
+        self.assertEqual(event.event_type, 'order_status_updated')
+        self.assertEqual(event.sale_order_id, self.order)
+        self.assertEqual(event.company_id, self.company)
+        self.assertEqual(json.loads(event.payload)['orderId'], self.order.gelato_order_id)
+        self.assertEqual(self.order.gelato_status, 'passed')
+        self.assertEqual(self.order.gelato_event_count, 1)
+
+    def test_unknown_event_type_is_recorded_as_ignored(self):
+        response = self._post({'id': 'evt-unknown', 'event': 'something_new'})
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(self._events().state, 'ignored')
+
+    # --- idempotency ---------------------------------------------------------------------------
+
+    def test_replayed_event_changes_nothing(self):
+        self.simulator.set_order_status(self.order.gelato_order_id, 'shipped')
+        payload = self._event('order_status_updated')
+        for _delivery in range(3):
+            self.assertEqual(self._post(payload).status_code, 200)
+        self.assertEqual(len(self._customer_emails()), 1)
+        events = self._events()
+        self.assertEqual(sorted(events.mapped('state')), ['duplicate', 'duplicate', 'processed'])
+
+    # --- order_status_updated ------------------------------------------------------------------
+
+    def test_shipped_validates_the_picking_with_tracking_and_emails_the_customer(self):
+        event = self._status('shipped')
+        self.assertEqual(event.state, 'processed', event.error)
+        picking = self.order.picking_ids
+        self.assertEqual(picking.state, 'done')
+        codes = picking.carrier_tracking_ref.split(',')
+        remote_codes = {f['trackingCode'] for item in self._remote(self.order)['items']
+                        for f in item.get('fulfillments', [])}
+        self.assertEqual(set(codes), remote_codes)
+        self.assertTrue(picking.gelato_tracking_urls)
+        emails = self._customer_emails()
+        self.assertEqual(len(emails), 1)
+        self.assertIn(codes[0], emails.body)
+        self.assertIn('href=', emails.body)
+
+    def test_in_transit_after_shipped_sends_no_second_email(self):
+        self._status('shipped')
+        self._status('in_transit')
+        self.assertEqual(self.order.gelato_status, 'in_transit')
+        self.assertEqual(len(self._customer_emails()), 1)
+
+    def test_delivered_sends_a_delivered_email(self):
+        self._status('shipped')
+        self._status('delivered')
+        self.assertEqual(self.order.gelato_status, 'delivered')
+        emails = self._customer_emails()
+        self.assertEqual(len(emails), 2)
+        self.assertIn('delivered', emails[0].body)
+
+    def test_canceled_by_gelato_cancels_the_order_and_picking(self):
+        self._status('canceled')
+        self.assertEqual(self.order.state, 'cancel')
+        self.assertEqual(self.order.picking_ids.state, 'cancel')
+        self.assertIn('Gelato canceled the order', self._chatter())
+
+    def test_failed_posts_gelatos_reason_and_gives_an_activity(self):
+        self._status('failed', comment="Print file could not be downloaded")
+        self.assertEqual(self.order.gelato_status, 'failed')
+        self.assertIn('could not be downloaded', self._chatter())
+        self.assertTrue(self.order.activity_ids)
+
+    def test_returned_posts_a_note_and_gives_an_activity(self):
+        self._status('shipped')
+        self._status('returned')
+        self.assertEqual(self.order.gelato_status, 'returned')
+        self.assertTrue(self.order.activity_ids)
+
+    def test_late_event_never_moves_the_order_backwards(self):
+        self._status('delivered')
+        shipped = self._send('order_status_updated', fulfillmentStatus='shipped')
+        self.assertEqual(shipped.state, 'processed')
+        self.assertEqual(self.order.gelato_status, 'delivered')
+        self.assertEqual(len(self._customer_emails()), 1)
+        self._send('order_status_updated', fulfillmentStatus='passed')
+        self.assertEqual(self.order.gelato_status, 'delivered')
+
+    # --- item events ---------------------------------------------------------------------------
+
+    def test_item_status_is_kept_on_its_line(self):
+        self._send('order_item_status_updated', itemReferenceId=str(self.small_line.id),
+                   status='printed')
+        self.assertEqual(self.small_line.gelato_item_status, 'printed')
+        self.assertFalse(self.medium_line.gelato_item_status)
+        self._send('order_item_status_updated', itemReferenceId=str(self.small_line.id),
+                   status='passed')
+        self.assertEqual(self.small_line.gelato_item_status, 'printed', "never backwards")
+
+    def test_failed_item_gives_an_activity_with_gelatos_comment(self):
+        self._send('order_item_status_updated', itemReferenceId=str(self.medium_line.id),
+                   status='failed', comment="Low resolution image")
+        self.assertEqual(self.medium_line.gelato_item_status, 'failed')
+        self.assertIn('Low resolution image', self.order.activity_ids.note)
+
+    def test_item_tracking_ships_that_line_and_leaves_a_backorder(self):
+        event = self._send('order_item_tracking_code_updated',
+                           itemReferenceId=str(self.small_line.id), trackingCode='PART-1',
+                           trackingUrl='https://track.example/PART-1')
+        self.assertEqual(event.state, 'processed', event.error)
+        done = self.order.picking_ids.filtered(lambda p: p.state == 'done')
+        open_ = self.order.picking_ids.filtered(lambda p: p.state not in ('done', 'cancel'))
+        self.assertEqual(done.move_ids.product_id, self.small)
+        self.assertEqual(done.carrier_tracking_ref, 'PART-1')
+        self.assertEqual(open_.move_ids.product_id, self.medium, "the backorder")
+        self._status('shipped')
+        self.assertFalse(
+            self.order.picking_ids.filtered(lambda p: p.state not in ('done', 'cancel')))
+
+    def test_delivery_estimate_is_kept_and_a_later_one_is_noted(self):
+        self._send('order_delivery_estimate_updated', minDeliveryDate='2030-01-10',
+                   maxDeliveryDate='2030-01-12')
+        self.assertEqual(str(self.order.gelato_max_delivery_date), '2030-01-12')
+        self._send('order_delivery_estimate_updated', minDeliveryDate='2030-01-14',
+                   maxDeliveryDate='2030-01-16')
+        self.assertEqual(str(self.order.gelato_min_delivery_date), '2030-01-14')
+        self.assertIn('later', self._chatter())
+
+    # --- catalog events ------------------------------------------------------------------------
+
+    def test_stock_availability_is_kept_under_either_list_name(self):
+        for key, status in (('productsAvailability', 'out-of-stock'),
+                            ('productAvailability', 'in-stock')):
+            with self.subTest(key=key):
+                event = self._send('catalog_product_stock_availability_updated', **{
+                    'productsAvailability': None, 'productAvailability': None,
+                    key: [{'productUid': self.small.gelato_product_uid,
+                           'availability': [{'stockRegionUid': 'EU', 'status': status}]}],
+                })
+                self.assertEqual(event.state, 'processed', event.error)
+                self.assertEqual(self.small._gelato_availability_in('EU'), status)
+
+    def test_template_updated_is_resynchronized_in_the_background(self):
+        self.simulator.make_template('tpl-poster', [('Size', ['S', 'M', 'L', 'XL'])])
+        event = self._send('store_product_template_updated', storeProductTemplateId='tpl-poster')
+        self.assertEqual(event.state, 'processed', event.error)
+        self.assertEqual(event.product_tmpl_ids, self.poster)
+        self.assertEqual(self.poster.gelato_template_state, 'update_pending')
+        self.env['product.template']._cron_gelato_template_sync()
+        self.assertEqual(self.poster.product_variant_count, 4)
+        self.assertEqual(self.poster.gelato_template_state, 'synced')
+
+    def test_template_deleted_archives_the_product_with_a_note(self):
+        self._send('store_product_template_deleted', storeProductTemplateId='tpl-poster')
+        self.assertFalse(self.poster.active)
+        self.assertEqual(self.poster.gelato_template_state, 'deleted')
+        self.assertIn('deleted', self.poster.message_ids[0].body)
+
+    def test_every_store_event_for_an_unknown_id_is_ignored(self):
+        for event_type in ('store_product_created', 'store_product_updated',
+                           'store_product_deleted', 'store_product_template_created',
+                           'store_product_template_updated', 'store_product_template_deleted'):
+            with self.subTest(event=event_type):
+                event = self._send(event_type, storeProductId='nope',
+                                   storeProductTemplateId='nope')
+                self.assertEqual(event.state, 'ignored')
+
+    # --- nothing lost --------------------------------------------------------------------------
+
+    def test_processing_failure_is_kept_and_retried(self):
+        # A serial-tracked variant cannot be validated without serial numbers: the event fails.
+        self.poster.tracking = 'serial'
+        event = self._status('shipped')
+        self.assertEqual(event.state, 'failed')
+        self.assertTrue(event.error)
+        self.assertTrue(event.next_retry_at)
+        self.assertEqual(self.order.gelato_status, 'created', "the failed processing rolled back")
+        self.poster.tracking = 'none'
+        event.next_retry_at = '2000-01-01 00:00:00'
+        self.env['gelato.event']._cron_gelato_events()
+        self.assertEqual(event.state, 'processed', event.error)
+        self.assertEqual(self.order.gelato_status, 'shipped')
+        self.assertEqual(event.attempts, 2)
+
+    def test_failed_event_can_be_processed_again_by_hand(self):
+        self.poster.tracking = 'serial'
+        event = self._status('shipped')
+        self.poster.tracking = 'none'
+        event.action_process_again()
+        self.assertEqual(event.state, 'processed')
+
+    def test_dashboard_test_notifications_are_ignored(self):
+        payload = {
+            'id': 'os_test', 'event': 'order_status_updated', 'orderId': '{{MyOrderId}}',
+            'orderReferenceId': '{{MyOrderId}}', 'fulfillmentStatus': 'shipped',
+            'items': [{'itemReferenceId': '{{MyItemId}}', 'fulfillmentStatus': 'shipped'}],
+        }
+        self.assertEqual(self._post(payload).status_code, 200)
+        self.assertEqual(self._events().state, 'ignored')
+
+    def test_hostile_payloads_never_get_a_5xx(self):
+        hostile = [
+            {'fulfillmentStatus': 42, 'items': 'nope', 'orderId': ['x']},
+            {'fulfillmentStatus': None, 'items': [None, 1, 'x', {'fulfillments': 'x'}]},
+            {'fulfillmentStatus': 'shipped', 'items': [{'itemReferenceId': 10**40,
+                                                        'fulfillments': [None, {}]}]},
+            {'orderId': 10**40, 'orderReferenceId': {'a': 1}},
+            {'fulfillmentStatus': 'shipped', 'items': [{'fulfillments': [
+                {'trackingCode': {'x': 1}, 'trackingUrl': 7}]}]},
+        ]
+        events = ['order_status_updated', 'order_item_status_updated',
+                  'order_item_tracking_code_updated', 'order_delivery_estimate_updated',
+                  'catalog_product_stock_availability_updated', 'store_product_deleted']
+        count = 0
+        for event_type in events:
+            for index, fields_ in enumerate(hostile):
+                count += 1
+                payload = {'id': f'hostile-{event_type}-{index}', 'event': event_type,
+                           'orderId': self.order.gelato_order_id, 'itemReferenceId': 10**40,
+                           'status': ['x'], 'minDeliveryDate': 'not a date',
+                           'maxDeliveryDate': 20300101, 'productsAvailability': 'x',
+                           'storeProductId': None, **fields_}
+                response = self._post(payload)
+                self.assertEqual(response.status_code, 200, (event_type, fields_, response.text))
+        self.assertEqual(len(self._events()), count)
+
+    def test_payload_values_are_escaped_and_only_http_links_are_links(self):
+        self._status('failed', comment='<img src=x onerror=alert(1)><b>bold</b>')
+        note = self._chatter()
+        self.assertNotIn('<img', note)
+        self.assertIn('&lt;img', note)
+        self.order.gelato_status = 'printed'
+        self.simulator.set_order_status(self.order.gelato_order_id, 'shipped')
+        payload = self._event('order_status_updated')
+        for item in payload['items']:
+            item['fulfillments'] = [
+                {'trackingCode': '<script>x</script>', 'trackingUrl': 'javascript:alert(1)'}]
+        self.assertEqual(self._post(payload).status_code, 200)
+        email = self._customer_emails()[:1]
+        self.assertNotIn('javascript:', email.body)
+        self.assertNotIn('<script>', email.body)
+        self.assertFalse(self.order.picking_ids.gelato_tracking_urls)
+
+    # --- the simulator drives an order ---------------------------------------------------------
+
+    def test_simulator_drives_an_order_to_delivered_through_the_webhook(self):
+        with self._gelato_calls_in():
+            results = self.simulator.drive_order(
+                self.order.gelato_order_id, self._webhook_url(), WEBHOOK_SECRET, retry_delay=0.1)
+        self.assertTrue(all(codes[-1] == 200 for codes in results), results)
+        events = self._events()
+        self.assertEqual(set(events.mapped('state')), {'processed'},
+                         events.mapped(lambda e: (e.state, e.error, e.payload[:300])))
+        self.assertEqual(self.order.gelato_status, 'delivered')
+        self.assertEqual(self.order.picking_ids.state, 'done')
+        self.assertTrue(self.order.picking_ids.carrier_tracking_ref)
+        self.assertEqual(len(self._customer_emails()), 2)
+
+    def test_gelato_gives_up_after_three_tries(self):
+        payload = self._event('order_status_updated')
+        with self._gelato_calls_in():
+            codes = self.simulator.send_webhook(self._webhook_url(), 'not-the-secret', payload,
+                                                tries=3, retry_delay=0.05)
+        self.assertEqual(codes, [401, 401, 401])
+
+
+@tagged('post_install', '-at_install')
+class TestWebhookConcurrency(TransactionCase):
+    """Two workers receive the same event at the same moment, each in its own transaction."""
+
+    def test_same_event_on_two_workers_is_processed_once(self):
+        company_id = self.env.company.id
+        payload = {'id': 'evt-concurrent-1', 'event': 'order_status_updated',
+                   'orderId': 'unknown-order', 'fulfillmentStatus': 'shipped'}
+        states, errors = [], []
+
+        def worker(hold):
+            try:
+                with self.registry.cursor() as cr:
+                    for _attempt in range(5):
+                        # The test holds the registry lock: hand the registry over directly.
+                        cr.transaction = Transaction(self.registry)
+                        env = self.env(cr=cr)
+                        try:
+                            state = env['gelato.event']._gelato_receive(
+                                env['res.company'].browse(company_id), payload,
+                                json.dumps(payload))
+                            env.flush_all()
+                        except psycopg2.errors.SerializationFailure:
+                            # As Odoo's HTTP layer does: roll back and replay the request.
+                            cr.rollback()
+                            continue
+                        time.sleep(hold)  # The first worker keeps its transaction open a while.
+                        states.append(state)
+                        break
+            except Exception as error:  # noqa: BLE001 - reported by the assertion below
+                errors.append(error)
+
+        first = threading.Thread(target=worker, args=(0.5,))
+        second = threading.Thread(target=worker, args=(0,))
+        first.start()
+        time.sleep(0.1)
+        second.start()
+        first.join()
+        second.join()
+        try:
+            self.assertFalse(errors)
+            self.assertEqual(sorted(states), ['duplicate', 'ignored'])
+            with self.registry.cursor() as cr:
+                cr.execute("SELECT state FROM gelato_event WHERE event_id = %s ORDER BY state",
+                           (payload['id'],))
+                self.assertEqual([row[0] for row in cr.fetchall()], ['duplicate', 'ignored'])
+        finally:
+            with self.registry.cursor() as cr:
+                cr.execute("DELETE FROM gelato_event WHERE event_id = %s", (payload['id'],))
