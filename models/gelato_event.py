@@ -118,10 +118,13 @@ class GelatoEvent(models.Model):
             data = payload if payload is not None else event._gelato_load_payload()
             event = event.with_company(event.company_id)
             values = {'attempts': event.attempts + 1, 'processed_at': fields.Datetime.now()}
+            # What the handlers find (order, products, why ignored) is written once, at the end.
+            found = {}
             try:
                 with self.env.cr.savepoint():
-                    outcome = event._gelato_dispatch(data)
+                    outcome = event._gelato_dispatch(data, found)
                 values.update(state=outcome or 'processed', error=False, next_retry_at=False)
+                values.update(found)
             except Exception as error:  # noqa: BLE001 - any failure is kept on the event
                 _logger.warning("Gelato event %s (%s) failed: %s", event.event_id,
                                 event.event_type, error, exc_info=not isinstance(error, UserError))
@@ -144,20 +147,20 @@ class GelatoEvent(models.Model):
     def _gelato_pretty_payload(self):
         return json.dumps(self._gelato_load_payload(), indent=2, ensure_ascii=False)
 
-    def _gelato_dispatch(self, data):
+    def _gelato_dispatch(self, data, found):
         """Hand the event over to its handler.
 
         :return: `ignored` when the event concerns nothing Odoo knows, else None.
         """
         handler = const.EVENT_HANDLERS.get(self.event_type)
         if not handler:
-            self.error = self.env._("Odoo does not handle the event %s.", self.event_type)
-            return 'ignored'
-        return getattr(self, handler)(data)
+            return self._gelato_ignore(
+                self.env._("Odoo does not handle the event %s.", self.event_type), found)
+        return getattr(self, handler)(data, found)
 
     # === BUSINESS METHODS: ORDER EVENTS === #
 
-    def _gelato_find_order(self, data):
+    def _gelato_find_order(self, data, found):
         """Find the sales order an event is about: Gelato's order id first, then the reference.
 
         :return: The order (empty when Odoo does not know it).
@@ -171,31 +174,31 @@ class GelatoEvent(models.Model):
         if gelato_id:
             order = SaleOrder.search(domain_company + [('gelato_order_id', '=', gelato_id)],
                                      limit=1)
-            self.gelato_order_id = gelato_id
+            found['gelato_order_id'] = gelato_id
         if not order and reference:
             order = SaleOrder.search(domain_company + [('name', '=', reference)], limit=1)
             if order and gelato_id and order.gelato_order_id and order.gelato_order_id != gelato_id:
                 order = SaleOrder  # Another Gelato order with the same reference.
         if order:
-            self.sale_order_id = order
+            found['sale_order_id'] = order.id
         return order
 
-    def _gelato_ignore(self, reason):
-        self.error = reason
+    def _gelato_ignore(self, reason, found):
+        found['error'] = reason
         return 'ignored'
 
-    def _gelato_unknown_order(self, data):
+    def _gelato_unknown_order(self, data, found):
         return self._gelato_ignore(self.env._(
             "No sales order of %(company)s matches the Gelato order %(order)s (reference "
             "%(reference)s): a test notification or an order placed outside Odoo.",
             company=self.company_id.name, order=utils.clean_str(data.get('orderId')) or '-',
             reference=utils.clean_str(data.get('orderReferenceId')) or '-',
-        ))
+        ), found)
 
-    def _gelato_handle_order_status_updated(self, data):
-        order = self._gelato_find_order(data)
+    def _gelato_handle_order_status_updated(self, data, found):
+        order = self._gelato_find_order(data, found)
         if not order:
-            return self._gelato_unknown_order(data)
+            return self._gelato_unknown_order(data, found)
         items = data.get('items') if isinstance(data.get('items'), list) else []
         for item in items:
             if isinstance(item, dict):
@@ -204,64 +207,66 @@ class GelatoEvent(models.Model):
                     line._gelato_apply_item_status(item.get('fulfillmentStatus'))
         status = utils.clean_str(data.get('fulfillmentStatus'))
         if status not in const.STATUS_RANK:
-            return self._gelato_ignore(self.env._("Unknown Gelato status %s.", status or '-'))
+            return self._gelato_ignore(
+                self.env._("Unknown Gelato status %s.", status or '-'), found)
         order._gelato_apply_status(
             status, tracking=utils.extract_tracking(items),
             reason=utils.clean_str(data.get('comment'), 1000),
         )
         return None
 
-    def _gelato_handle_order_item_status_updated(self, data):
-        order = self._gelato_find_order(data)
+    def _gelato_handle_order_item_status_updated(self, data, found):
+        order = self._gelato_find_order(data, found)
         if not order:
-            return self._gelato_unknown_order(data)
+            return self._gelato_unknown_order(data, found)
         line = order._gelato_line_for_item(data.get('itemReferenceId'))
         if not line:
-            return self._gelato_ignore(self.env._("The order has no line for this item."))
+            return self._gelato_ignore(self.env._("The order has no line for this item."), found)
         line._gelato_apply_item_status(
             utils.clean_str(data.get('status')), comment=utils.clean_str(data.get('comment'), 1000))
         return None
 
-    def _gelato_handle_order_item_tracking_code_updated(self, data):
-        order = self._gelato_find_order(data)
+    def _gelato_handle_order_item_tracking_code_updated(self, data, found):
+        order = self._gelato_find_order(data, found)
         if not order:
-            return self._gelato_unknown_order(data)
+            return self._gelato_unknown_order(data, found)
         line = order._gelato_line_for_item(data.get('itemReferenceId'))
         if not line:
-            return self._gelato_ignore(self.env._("The order has no line for this item."))
+            return self._gelato_ignore(self.env._("The order has no line for this item."), found)
         code = utils.clean_str(data.get('trackingCode'), 128)
         if not code:
-            return self._gelato_ignore(self.env._("The event carries no tracking code."))
+            return self._gelato_ignore(self.env._("The event carries no tracking code."), found)
         line._gelato_ship([(code, utils.safe_url(data.get('trackingUrl')))])
         return None
 
-    def _gelato_handle_order_delivery_estimate_updated(self, data):
-        order = self._gelato_find_order(data)
+    def _gelato_handle_order_delivery_estimate_updated(self, data, found):
+        order = self._gelato_find_order(data, found)
         if not order:
-            return self._gelato_unknown_order(data)
+            return self._gelato_unknown_order(data, found)
         if not order._gelato_apply_delivery_estimate(data.get('minDeliveryDate'),
                                                      data.get('maxDeliveryDate')):
-            return self._gelato_ignore(self.env._("The estimate carries no new date."))
+            return self._gelato_ignore(self.env._("The estimate carries no new date."), found)
         return None
 
     # === BUSINESS METHODS: CATALOG EVENTS === #
 
-    def _gelato_handle_catalog_product_stock_availability_updated(self, data):
+    def _gelato_handle_catalog_product_stock_availability_updated(self, data, found):
         entries = data.get('productsAvailability')
         if not isinstance(entries, list):
             entries = data.get('productAvailability')
         stored, unknown = self.env['gelato.product.availability']._gelato_store(entries)
         if not stored:
-            return self._gelato_ignore(self.env._("None of these products is sold in Odoo."))
+            return self._gelato_ignore(self.env._("None of these products is sold in Odoo."), found)
         products = self.env['product.product'].search(
             [('gelato_product_uid', 'in', [e.get('productUid') for e in entries
                                            if isinstance(e, dict)])])
-        self.product_tmpl_ids = products.product_tmpl_id
+        found['product_tmpl_ids'] = [(6, 0, products.product_tmpl_id.ids)]
         if unknown:
-            self.error = self.env._("Unknown to Odoo: %s", ', '.join(unknown[:20]))
+            found['error'] = self.env._("Unknown to Odoo: %s",
+                                                     ', '.join(unknown[:20]))
         return None
 
-    def _gelato_linked_templates(self, data):
+    def _gelato_linked_templates(self, data, found):
         refs = [utils.clean_str(data.get(key)) for key in ('storeProductTemplateId',
                                                              'storeProductId')]
         refs = [ref for ref in refs if ref]
@@ -269,20 +274,20 @@ class GelatoEvent(models.Model):
             ('gelato_template_ref', 'in', refs),
             ('company_id', 'in', [False, self.company_id.id]),
         ]) if refs else self.env['product.template']
-        self.product_tmpl_ids = products
+        found['product_tmpl_ids'] = [(6, 0, products.ids)]
         return products
 
-    def _gelato_handle_template_changed(self, data):
-        products = self._gelato_linked_templates(data)
+    def _gelato_handle_template_changed(self, data, found):
+        products = self._gelato_linked_templates(data, found)
         if not products:
-            return self._gelato_ignore(self.env._("No product of Odoo is linked to it."))
+            return self._gelato_ignore(self.env._("No product of Odoo is linked to it."), found)
         products._gelato_schedule_resync()
         return None
 
-    def _gelato_handle_template_deleted(self, data):
-        products = self._gelato_linked_templates(data)
+    def _gelato_handle_template_deleted(self, data, found):
+        products = self._gelato_linked_templates(data, found)
         if not products:
-            return self._gelato_ignore(self.env._("No product of Odoo is linked to it."))
+            return self._gelato_ignore(self.env._("No product of Odoo is linked to it."), found)
         products._gelato_archive_deleted_template()
         return None
 

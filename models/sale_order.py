@@ -21,9 +21,10 @@ class SaleOrder(models.Model):
     gelato_order_id = fields.Char(
         string="Gelato Order", copy=False, readonly=True, index='btree_not_null', tracking=True,
     )
+    # Not tracked: every step would post a message. The notable steps (shipped, delivered,
+    # canceled, failed, returned) post their own, and every event is in the Gelato event log.
     gelato_status = fields.Selection(
         string="Gelato Status", selection=const.ORDER_STATUSES, copy=False, readonly=True,
-        tracking=True,
     )
     gelato_min_delivery_date = fields.Date(string="Gelato Delivery From", copy=False, readonly=True)
     gelato_max_delivery_date = fields.Date(
@@ -503,8 +504,7 @@ class SaleOrder(models.Model):
                 const.STATUS_RANK.get(self.gelato_status, 0):
             return False
         previous = self.gelato_status
-        self.gelato_status = status
-        self.gelato_last_update_at = fields.Datetime.now()
+        self.write({'gelato_status': status, 'gelato_last_update_at': fields.Datetime.now()})
         handler = getattr(self, f'_gelato_on_{status}', None)
         if handler:
             handler(tracking=tracking or [], reason=reason, previous=previous)
@@ -513,12 +513,14 @@ class SaleOrder(models.Model):
     def _gelato_on_shipped(self, tracking, reason=None, previous=None):
         self._gelato_pickings()._gelato_mark_shipped(tracking)
         if const.STATUS_RANK.get(previous, 0) < const.STATUS_RANK['shipped']:
+            self._gelato_note(self.env._("Gelato shipped the order."))
             self._gelato_notify_customer(tracking=self._gelato_all_tracking() or tracking)
 
     _gelato_on_in_transit = _gelato_on_shipped
 
     def _gelato_on_delivered(self, tracking, reason=None, previous=None):
         self._gelato_pickings()._gelato_mark_shipped(tracking)
+        self._gelato_note(self.env._("Gelato delivered the order."))
         self._gelato_notify_customer(delivered=True)
 
     def _gelato_on_canceled(self, tracking, reason=None, previous=None):

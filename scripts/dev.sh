@@ -21,6 +21,7 @@ VENV=${GELATO_VENV:-$REPO/.venv}
 DEV_DB=${GELATO_DEV_DB:-gelato_dev}
 HTTP_PORT=${GELATO_HTTP_PORT:-8069}
 SIM_PORT=${GELATO_SIM_PORT:-8070}
+BENCH_PORT=${GELATO_BENCH_PORT:-8269}
 DEPENDS=sale_management,stock_delivery,website_sale,payment_demo
 
 say() { printf '\033[1m[gelato]\033[0m %s\n' "$*" >&2; }
@@ -220,7 +221,19 @@ run_benchmarks() {
         createdb -T "$TEMPLATE_DB" "$db"
         "${ODOO[@]}" -d "$db" -i gelato_connector --stop-after-init --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1
     fi
-    PYTHONPATH="$ODOO_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" "$REPO/benchmarks/bench_product_sync.py" -d "$db" --addons-path "$(odoo_addons_path)"
+    local pypath="$ODOO_ROOT${PYTHONPATH:+:$PYTHONPATH}" rc=0
+    say "benchmark: product synchronization"
+    PYTHONPATH=$pypath "$PYTHON" "$REPO/benchmarks/bench_product_sync.py" -d "$db" --addons-path "$(odoo_addons_path)" || rc=1
+    say "benchmark: webhook (Odoo with 2 workers on port $BENCH_PORT)"
+    "${ODOO[@]}" -d "$db" --db-filter="^$db\$" --http-port="$BENCH_PORT" --http-interface=127.0.0.1 \
+        --gevent-port=$((BENCH_PORT + 1)) --workers=2 --max-cron-threads=0 --log-level=warn \
+        >"$CACHE/bench-server.log" 2>&1 &
+    local server=$!
+    for _ in $(seq 1 60); do curl -fs "http://127.0.0.1:$BENCH_PORT/web/health" >/dev/null 2>&1 && break; sleep 0.5; done
+    PYTHONPATH=$pypath "$PYTHON" "$REPO/benchmarks/bench_webhook.py" -d "$db" --addons-path "$(odoo_addons_path)" \
+        --url "http://127.0.0.1:$BENCH_PORT" || rc=1
+    kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true
+    return $rc
 }
 
 main() {
