@@ -20,6 +20,7 @@
         'views/product_template_views.xml',
         'views/sale_order_views.xml',
         'views/res_config_settings_views.xml',
+        'views/sale_portal_templates.xml',
     ],
     'installable': True,
     'application': False,

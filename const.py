@@ -133,3 +133,18 @@ EVENT_RETRY_MINUTES = (1, 5, 30, 120, 720)
 EVENT_MAX_ATTEMPTS = 6
 # Days processed, ignored and duplicate events are kept.
 EVENT_RETENTION_DAYS = 90
+
+# === PRODUCT PICTURES === #
+
+# The preview picture of a Gelato template, set as the product's picture: the largest download
+# accepted (bytes), the seconds the whole download may take, and the redirects followed.
+PREVIEW_MAX_BYTES = 10 * 1024 * 1024
+PREVIEW_TIMEOUT = 10
+PREVIEW_MAX_REDIRECTS = 3
+
+# === COSTS AND AVAILABILITY === #
+
+# Gelato price calls made at once when costs are fetched (one call per variant).
+COST_FETCH_WORKERS = 4
+# Product UIDs asked per call of Gelato's Stock API.
+STOCK_CHECK_BATCH = 100

@@ -17,3 +17,17 @@ class GelatoError(UserError):
         self.status = status
         self.transient = transient
         self.body = body or {}
+
+
+class GelatoImageError(Exception):
+    """A picture could not be downloaded from a link Gelato gave, or was refused.
+
+    Not a `UserError`: a picture that cannot be fetched never stops what asked for it (a
+    synchronization still succeeds); the caller reports the reason instead.
+
+    :param str reason: Why, plainly: "not https", "private address 10.0.0.1", "not an image"...
+    """
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason

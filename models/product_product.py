@@ -1,10 +1,18 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
-from odoo import fields, models
+import logging
+
+from odoo import api, fields, models, modules
+
+from odoo.addons.gelato_connector import const
+from odoo.addons.gelato_connector.exceptions import GelatoError
+
+_logger = logging.getLogger(__name__)
 
 
 class ProductProduct(models.Model):
-    _inherit = 'product.product'
+    _name = 'product.product'
+    _inherit = ['product.product', 'gelato.api.mixin']
 
     gelato_product_uid = fields.Char(
         string="Gelato Product UID", readonly=True, copy=False, index='btree_not_null',
@@ -52,3 +60,103 @@ class ProductProduct(models.Model):
         self.ensure_one()
         record = self.gelato_availability_ids.filtered(lambda a: a.region == region)[:1]
         return record.status or None
+
+    # === BUSINESS METHODS: COSTS === #
+
+    def _gelato_fetch_costs(self):
+        """Set each variant's cost to Gelato's base price for one unit.
+
+        Prices are asked in the company currency; when Gelato does not price in it, in EUR,
+        converted with Odoo's rates. The calls run in parallel, at most
+        `const.COST_FETCH_WORKERS` at a time.
+
+        :return: The number of costs updated and the errors, one sentence per variant.
+        :rtype: tuple[int, list[str]]
+        """
+        products = self.filtered('gelato_product_uid')
+        if not products:
+            return 0, []
+        company = self.env.company
+        country = company.country_id.code or 'US'
+        currencies = [company.currency_id.name]
+        if 'EUR' not in currencies:
+            currencies.append('EUR')
+        updated, errors, pending = 0, [], products
+        for currency_code in currencies:
+            if not pending:
+                break
+            results = self._gelato_request_many([{
+                'service': 'product', 'method': 'GET',
+                'path': f'/v3/products/{product.gelato_product_uid}/prices',
+                'params': {'currency': currency_code, 'country': country},
+            } for product in pending], max_workers=const.COST_FETCH_WORKERS)
+            retry = self.browse()
+            for product, result in zip(pending, results, strict=True):
+                if isinstance(result, GelatoError):
+                    if result.status == 400 and currency_code != currencies[-1]:
+                        retry |= product  # Gelato does not price in this currency.
+                    else:
+                        errors.append(f"{product.display_name}: {result.args[0]}")
+                    continue
+                price = product._gelato_unit_price(result, currency_code, company)
+                if price is None:
+                    errors.append(self.env._("%s: Gelato sent no price for one unit.",
+                                             product.display_name))
+                    continue
+                if product.with_company(company).standard_price != price:
+                    product.with_company(company).standard_price = price
+                updated += 1
+            pending = retry
+        return updated, errors
+
+    def _gelato_unit_price(self, rows, currency_code, company):
+        """Return the price of one unit from Gelato's price rows, in the company currency."""
+        if not isinstance(rows, list):
+            return None
+        unit_rows = [r for r in rows if isinstance(r, dict) and r.get('quantity') == 1
+                     and isinstance(r.get('price'), (int, float))]
+        if not unit_rows:
+            return None
+        price = float(unit_rows[0]['price'])
+        code = unit_rows[0].get('currency') or currency_code
+        if code != company.currency_id.name:
+            source = self.env['res.currency'].with_context(active_test=False).search(
+                [('name', '=', code)], limit=1)
+            if not source:
+                return None
+            price = source._convert(price, company.currency_id, company, fields.Date.today())
+        return company.currency_id.round(price)
+
+    @api.model
+    def _cron_gelato_refresh_costs(self, batch=200):
+        """Refresh the Gelato costs of every company using Gelato, a batch per company."""
+        auto_commit = not modules.module.current_test
+        for company in self.env['res.company'].sudo().search([('gelato_enabled', '=', True)]):
+            products = self.with_company(company).search([
+                ('gelato_product_uid', '!=', False),
+                ('company_id', 'in', [False, company.id]),
+            ], limit=batch, order='write_date')
+            updated, errors = products._gelato_fetch_costs()
+            _logger.info("Gelato costs of %s: %s updated, %s errors", company.name, updated,
+                         len(errors))
+            if auto_commit:
+                self.env.cr.commit()
+
+    # === BUSINESS METHODS: AVAILABILITY === #
+
+    def _gelato_check_availability(self):
+        """Ask Gelato's Stock API for the variants' availability in every stock region.
+
+        :return: The number of statuses stored.
+        :rtype: int
+        """
+        uids = list(dict.fromkeys(self.filtered('gelato_product_uid').mapped('gelato_product_uid')))
+        stored = 0
+        for start in range(0, len(uids), const.STOCK_CHECK_BATCH):
+            answer = self._gelato_request(
+                'product', 'POST', '/v3/stock/region-availability', safe=True,
+                json={'products': uids[start:start + const.STOCK_CHECK_BATCH]},
+            )
+            entries = answer.get('productsAvailability') if isinstance(answer, dict) else None
+            stored += self.env['gelato.product.availability']._gelato_store(entries)[0]
+        return stored

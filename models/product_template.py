@@ -1,5 +1,7 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
+import base64
+import hashlib
 import logging
 
 from markupsafe import Markup
@@ -9,7 +11,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command, Domain
 
 from odoo.addons.gelato_connector import const, utils
-from odoo.addons.gelato_connector.exceptions import GelatoError
+from odoo.addons.gelato_connector.exceptions import GelatoError, GelatoImageError
 
 _logger = logging.getLogger(__name__)
 
@@ -52,6 +54,11 @@ class ProductTemplate(models.Model):
         ],
         readonly=True, copy=False,
     )
+    gelato_image_checksum = fields.Char(
+        string="Gelato Picture Checksum", readonly=True,
+        help="The SHA-1 of the picture Synchronize set from Gelato's template preview. When the "
+             "product's picture differs, it is the user's own and Synchronize keeps it.",
+    )
 
     # === COMPUTE METHODS === #
 
@@ -87,8 +94,12 @@ class ProductTemplate(models.Model):
             raise UserError(_("Paste the Gelato template id in the Gelato section first."))
         try:
             template_data = self._gelato_fetch_template()
+            # The picture is downloaded before the savepoint (no network I/O inside it), and set
+            # only once the template is applied: a picture that fails never fails the sync.
+            preview = self._gelato_prepare_preview(template_data)
             with self.env.cr.savepoint():
                 summary = self._gelato_apply_template(template_data)
+            summary['picture'] = self._gelato_apply_preview(preview)
         except (GelatoError, UserError, ValidationError) as error:
             return utils.notification(
                 'danger', _("Could not synchronize with Gelato"),
@@ -96,10 +107,106 @@ class ProductTemplate(models.Model):
                   product=self.display_name, reason=error.args[0] if error.args else error),
                 sticky=True,
             )
+        picture_failed = summary['picture'] not in self._GELATO_PICTURE_STATES
         return utils.notification(
-            'warning' if summary['missing_images'] else 'success',
+            'warning' if summary['missing_images'] or picture_failed else 'success',
             _("Synchronized with Gelato"),
             self._gelato_sync_summary_text(summary),
+            next_action={'type': 'ir.actions.client', 'tag': 'soft_reload'},
+        )
+
+    def action_gelato_use_preview(self):
+        """Replace the product's picture, the user's own included, by the preview of its Gelato
+        template: the "Use Gelato's picture" button.
+
+        :return: A notification saying whether the picture was set, or why not.
+        :rtype: dict
+        """
+        self.ensure_one()
+        if not self.gelato_template_ref:
+            raise UserError(self.env._("Paste the Gelato template id in the Gelato section first."))
+        try:
+            template_data = self._gelato_fetch_template()
+        except GelatoError as error:
+            return utils.notification(
+                'danger', self.env._("Could not fetch Gelato's picture"),
+                error.args[0] if error.args else str(error), sticky=True,
+            )
+        state = self._gelato_apply_preview(self._gelato_prepare_preview(template_data, force=True))
+        if state == 'none':
+            return utils.notification(
+                'warning', self.env._("No picture in Gelato"),
+                self.env._("Gelato's template has no preview picture: the product's picture was "
+                           "left as it was."),
+            )
+        if state not in self._GELATO_PICTURE_STATES:
+            return utils.notification(
+                'danger', self.env._("Could not fetch Gelato's picture"),
+                self.env._("%(reason)s The product's picture was left as it was.", reason=state),
+                sticky=True,
+            )
+        return utils.notification(
+            'success', self.env._("Gelato's picture"),
+            self.env._("The product now shows the preview picture of its Gelato template."),
+            next_action={'type': 'ir.actions.client', 'tag': 'soft_reload'},
+        )
+
+    def action_gelato_fetch_costs(self):
+        """Set the variants' costs to Gelato's base prices: the "Fetch costs" button.
+
+        :return: A notification saying how many costs were updated, and which failed and why.
+        :rtype: dict
+        """
+        variants = self.product_variant_ids.filtered('gelato_product_uid')
+        if not variants:
+            raise UserError(self.env._("Synchronize the product with Gelato first."))
+        try:
+            updated, errors = variants._gelato_fetch_costs()
+        except GelatoError as error:
+            updated, errors = 0, [error.args[0] if error.args else str(error)]
+        if errors:
+            return utils.notification(
+                'danger' if not updated else 'warning',
+                self.env._("Gelato costs: %(updated)s of %(total)s updated",
+                           updated=updated, total=len(variants)),
+                '\n'.join(dict.fromkeys(errors)),
+                sticky=True,
+            )
+        return utils.notification(
+            'success', self.env._("Gelato costs"),
+            self.env._("The cost of %(count)s variants is now Gelato's base price.",
+                       count=updated),
+            next_action={'type': 'ir.actions.client', 'tag': 'soft_reload'},
+        )
+
+    def action_gelato_check_availability(self):
+        """Ask Gelato where the variants can be printed now: the "Check availability" button.
+
+        :return: A notification with what was found, or why nothing was.
+        :rtype: dict
+        """
+        variants = self.product_variant_ids.filtered('gelato_product_uid')
+        if not variants:
+            raise UserError(self.env._("Synchronize the product with Gelato first."))
+        try:
+            variants._gelato_check_availability()
+        except GelatoError as error:
+            return utils.notification(
+                'danger', self.env._("Could not check Gelato's availability"),
+                error.args[0] if error.args else str(error), sticky=True,
+            )
+        unavailable = variants.gelato_availability_ids.filtered(
+            lambda a: a.status and a.status != 'in-stock')
+        if unavailable:
+            message = self.env._(
+                "Not available everywhere: %s",
+                ', '.join(sorted({f"{a.product_id.display_name} ({a.region}: {a.status})"
+                                  for a in unavailable})),
+            )
+        else:
+            message = self.env._("Every variant can be printed in every Gelato region.")
+        return utils.notification(
+            'success', self.env._("Gelato availability"), message,
             next_action={'type': 'ir.actions.client', 'tag': 'soft_reload'},
         )
 
@@ -386,6 +493,88 @@ class ProductTemplate(models.Model):
             self.gelato_image_ids = commands
         return added, removed.mapped('name')
 
+    # What `_gelato_apply_preview` returns when all went well; anything else is the reason
+    # why Gelato's picture could not be set.
+    _GELATO_PICTURE_STATES = ('set', 'kept', 'unchanged', 'none')
+
+    def _gelato_prepare_preview(self, template_data, force=False):
+        """Download the preview picture of a Gelato template, to be set by
+        `_gelato_apply_preview`. Network I/O: call it outside any savepoint.
+
+        Nothing is downloaded when the product shows a picture of the user's own (a picture
+        whose checksum is not the one of the picture Synchronize set), unless `force`.
+
+        :param dict template_data: The template, as Gelato sends it.
+        :param bool force: Whether to replace the user's own picture too.
+        :return: `{'state': 'none'|'kept'}`, `{'state': 'error', 'reason': str}` or
+                 `{'state': 'ready', 'image': bytes, 'checksum': str}`, the image as Odoo will
+                 store it.
+        :rtype: dict
+        """
+        self.ensure_one()
+        url = template_data.get('previewUrl')
+        if url is None or (isinstance(url, str) and not url.strip()):
+            return {'state': 'none'}
+        if not force and self._gelato_has_own_picture():
+            return {'state': 'kept'}
+        if not isinstance(url, str):
+            return {'state': 'error', 'reason': self.env._(
+                "Gelato's picture could not be fetched: its link is malformed.")}
+        url = url.strip()
+        try:
+            content = self._gelato_download_image(url)
+            # The picture as the image field will store it (resized to 1920 px at most), so
+            # that its checksum is the one of the stored picture.
+            image = base64.b64decode(
+                self._fields['image_1920']._image_process(base64.b64encode(content), self.env)
+            )
+        except GelatoImageError as error:
+            reason = error.reason
+        except UserError as error:  # Odoo could not process the picture.
+            reason = error.args[0] if error.args else self.env._("not an image")
+        except (OSError, SyntaxError, ValueError):
+            reason = self.env._("not an image")
+        else:
+            return {'state': 'ready', 'image': image, 'checksum': hashlib.sha1(image).hexdigest()}
+        return {'state': 'error', 'reason': self.env._(
+            "Gelato's picture could not be fetched from %(link)s: %(reason)s.",
+            link=self._gelato_loggable_url(url), reason=reason,
+        )}
+
+    def _gelato_apply_preview(self, preview):
+        """Set a picture prepared by `_gelato_prepare_preview` as the product's picture.
+
+        :param dict preview: What `_gelato_prepare_preview` returned.
+        :return: `set`, `unchanged`, `kept` (the user's own picture), `none` (Gelato has no
+                 picture), or the reason why Gelato's picture could not be set.
+        :rtype: str
+        """
+        self.ensure_one()
+        if preview['state'] != 'ready':
+            return preview.get('reason') or preview['state']
+        if self._gelato_picture_checksum() == preview['checksum']:
+            if self.gelato_image_checksum != preview['checksum']:
+                self.gelato_image_checksum = preview['checksum']
+            return 'unchanged'
+        try:
+            with self.env.cr.savepoint():
+                self.image_1920 = base64.b64encode(preview['image'])
+                self.gelato_image_checksum = self._gelato_picture_checksum()
+        except (UserError, ValidationError) as error:
+            return self.env._("Gelato's picture could not be set: %(reason)s",
+                              reason=error.args[0] if error.args else error)
+        return 'set'
+
+    def _gelato_picture_checksum(self):
+        """Return the SHA-1 of the product's picture as stored, or None without a picture."""
+        return hashlib.sha1(base64.b64decode(self.image_1920)).hexdigest() \
+            if self.image_1920 else None
+
+    def _gelato_has_own_picture(self):
+        """Return whether the product shows a picture that Synchronize did not set."""
+        checksum = self._gelato_picture_checksum()
+        return bool(checksum) and checksum != self.gelato_image_checksum
+
     def _gelato_sync_summary_text(self, summary):
         """Return the sentence that tells the user what a synchronization changed."""
         parts = []
@@ -397,9 +586,17 @@ class ProductTemplate(models.Model):
             parts.append(_("%s variant(s) archived (used in documents)", summary['archived']))
         if summary['images_removed']:
             parts.append(_("print areas removed: %s", ', '.join(summary['images_removed'])))
+        picture = summary.get('picture')
+        if picture == 'set':
+            parts.append(self.env._("picture set from Gelato's preview"))
         text = '; '.join(parts) + '.' if parts else _("Already up to date.")
         if summary['missing_images']:
             text += ' ' + _("Print images to provide: %s.", ', '.join(summary['missing_images']))
+        if picture == 'kept':
+            text += ' ' + self.env._("The product's own picture was kept (\"Use Gelato's "
+                                     "picture\" replaces it).")
+        elif picture and picture not in self._GELATO_PICTURE_STATES:
+            text += ' ' + picture
         return text
 
     def _gelato_schedule_resync(self):

@@ -559,6 +559,14 @@ class SaleOrder(models.Model):
             pairs += [(code, urls[i] if i < len(urls) else None) for i, code in enumerate(codes)]
         return pairs
 
+    def _gelato_portal_tracking(self):
+        """The `(code, url)` tracking pairs shown to the customer: the order's own pickings are
+        read as superuser (a portal user may see the order, not its pickings), and only web
+        links are kept."""
+        self.ensure_one()
+        return [(code, utils.safe_url(url) if url else None)
+                for code, url in self.sudo()._gelato_all_tracking()]
+
     def _gelato_line_for_item(self, item_reference):
         """Return the order line a Gelato item maps back to (its itemReferenceId is the line
         id), or an empty recordset."""

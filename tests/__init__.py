@@ -3,6 +3,8 @@
 from . import (
     test_client,
     test_install,
+    test_product_costs,
+    test_product_preview,
     test_product_sync,
     test_sale_order,
     test_settings,
