@@ -21,7 +21,13 @@
         'views/sale_order_views.xml',
         'views/res_config_settings_views.xml',
         'views/sale_portal_templates.xml',
+        'views/website_sale_templates.xml',
     ],
+    'assets': {
+        'web.assets_tests': [
+            'gelato_connector/static/tests/tours/**/*',
+        ],
+    },
     'installable': True,
     'application': False,
 }

@@ -1,6 +1,7 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 
 class ProductDocument(models.Model):
@@ -8,6 +9,21 @@ class ProductDocument(models.Model):
 
     # Tells Gelato print images (one per print area, the area in `name`) from other documents.
     is_gelato = fields.Boolean(string="Gelato Print Image", readonly=True, index='btree_not_null')
+
+    # === CONSTRAINT METHODS === #
+
+    @api.constrains('datas')
+    def _check_gelato_print_image_kept_while_published(self):
+        """A published Gelato product keeps its print images: Gelato prints every order."""
+        for image in self.filtered(lambda i: i.is_gelato and not i.datas
+                                   and i.res_model == 'product.template'):
+            product = self.env['product.template'].browse(image.res_id).exists()
+            if product.is_published:
+                raise ValidationError(self.env._(
+                    "The print image \"%(area)s\" of %(product)s cannot be removed while the "
+                    "product is published on the webshop: unpublish it first.",
+                    area=image.name, product=product.display_name,
+                ))
 
     # === BUSINESS METHODS === #
 

@@ -9,6 +9,8 @@ from markupsafe import Markup
 from odoo import _, api, fields, models, modules
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command, Domain
+from odoo.http import request
+from odoo.tools import html_sanitize, is_html_empty
 
 from odoo.addons.gelato_connector import const, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError, GelatoImageError
@@ -59,6 +61,11 @@ class ProductTemplate(models.Model):
         help="The SHA-1 of the picture Synchronize set from Gelato's template preview. When the "
              "product's picture differs, it is the user's own and Synchronize keeps it.",
     )
+    gelato_description_checksum = fields.Char(
+        string="Gelato Description Checksum", readonly=True, copy=False,
+        help="The SHA-1 of the webshop description Synchronize set from Gelato's template. When "
+             "the description differs, it is the user's own and Synchronize keeps it.",
+    )
 
     # === COMPUTE METHODS === #
 
@@ -78,6 +85,21 @@ class ProductTemplate(models.Model):
             missing = product.gelato_image_ids.filtered(lambda image: not image.datas)
             product.gelato_missing_image_names = ', '.join(missing.mapped('name'))
             product.gelato_missing_images = bool(missing)
+
+    # === CONSTRAINT METHODS === #
+
+    @api.constrains('is_published')
+    def _check_gelato_print_images_before_publishing(self):
+        """A Gelato product is published only once Gelato has every print image it needs."""
+        for product in self.filtered(lambda p: p.is_published and p.gelato_template_ref):
+            missing = product.gelato_image_ids.filtered(lambda image: not image.datas)
+            if missing:
+                raise ValidationError(self.env._(
+                    "%(product)s cannot be published yet: Gelato needs its print images first "
+                    "(missing: %(areas)s). Add them in the Gelato section of the product, then "
+                    "publish it.",
+                    product=product.display_name, areas=', '.join(missing.mapped('name')),
+                ))
 
     # === ACTION METHODS === #
 
@@ -278,7 +300,10 @@ class ProductTemplate(models.Model):
         archived = len(gone.exists())
         removed = len(gone) - archived
 
+        # A new print area has no image yet: the product leaves the webshop until it has one.
+        was_published = self.is_published
         images_added, images_removed = self._gelato_sync_print_images(template_data)
+        description_updated = self._gelato_sync_description(template_data)
         self.gelato_template_state = 'synced'
         self.gelato_synced_at = fields.Datetime.now()
         return {
@@ -288,6 +313,8 @@ class ProductTemplate(models.Model):
             'images_added': images_added,
             'images_removed': images_removed,
             'missing_images': self.gelato_image_ids.filtered(lambda i: not i.datas).mapped('name'),
+            'unpublished': was_published and not self.is_published,
+            'description_updated': description_updated,
         }
 
     def _gelato_parse_template(self, template_data):
@@ -489,9 +516,45 @@ class ProductTemplate(models.Model):
             'name': area, 'res_model': 'product.template', 'is_gelato': True,
         }) for area in added]
         commands += [Command.delete(image.id) for image in removed]
+        if added and self.is_published:
+            self.is_published = False
         if commands:
             self.gelato_image_ids = commands
         return added, removed.mapped('name')
+
+    def _gelato_sync_description(self, template_data):
+        """Set the webshop description from the template's, sanitized, unless the user wrote
+        their own.
+
+        :param dict template_data: The template, as Gelato sends it.
+        :return: Whether the description changed.
+        :rtype: bool
+        """
+        description = template_data.get('description')
+        if not isinstance(description, str) or not description.strip():
+            return False
+        if '<' not in description:  # Plain text: keep its paragraphs.
+            description = Markup('').join(
+                Markup('<p>%s</p>') % paragraph for paragraph in description.split('\n\n')
+                if paragraph.strip()
+            )
+        clean = html_sanitize(description, strip_style=True, strip_classes=True) or ''
+        # The checksum keeps "<what Gelato sent>:<what the field stored>": the first tells
+        # whether Gelato's description changed, the second whether the user edited it since.
+        source_sum, _sep, stored_sum = (self.gelato_description_checksum or '').partition(':')
+        current = self.description_ecommerce or ''
+        if not is_html_empty(current) and stored_sum != self._gelato_checksum(current):
+            return False  # The user's own description.
+        if source_sum == self._gelato_checksum(clean) and not is_html_empty(current):
+            return False
+        self.description_ecommerce = clean
+        self.gelato_description_checksum = (
+            f'{self._gelato_checksum(clean)}:{self._gelato_checksum(self.description_ecommerce)}')
+        return True
+
+    @staticmethod
+    def _gelato_checksum(text):
+        return hashlib.sha1(str(text or '').encode()).hexdigest()
 
     # What `_gelato_apply_preview` returns when all went well; anything else is the reason
     # why Gelato's picture could not be set.
@@ -589,7 +652,12 @@ class ProductTemplate(models.Model):
         picture = summary.get('picture')
         if picture == 'set':
             parts.append(self.env._("picture set from Gelato's preview"))
+        if summary.get('description_updated'):
+            parts.append(self.env._("webshop description updated"))
         text = '; '.join(parts) + '.' if parts else _("Already up to date.")
+        if summary.get('unpublished'):
+            text += ' ' + self.env._("Gelato added print areas: the product was unpublished from "
+                                     "the webshop until their images are provided.")
         if summary['missing_images']:
             text += ' ' + _("Print images to provide: %s.", ', '.join(summary['missing_images']))
         if picture == 'kept':
@@ -598,6 +666,50 @@ class ProductTemplate(models.Model):
         elif picture and picture not in self._GELATO_PICTURE_STATES:
             text += ' ' + picture
         return text
+
+    @api.model
+    def _gelato_visitor_country(self):
+        """The country of the webshop visitor: their account's address, else the country the
+        request comes from; an empty recordset when neither is known."""
+        Country = self.env['res.country']
+        if not request:
+            return Country
+        user = request.env.user
+        if not user._is_public() and user.partner_id.country_id:
+            return user.partner_id.country_id
+        code = request.geoip.country_code
+        return Country.search([('code', '=', code)], limit=1) if code else Country
+
+    def _gelato_website_unavailability(self):
+        """What the product page says when variants cannot be bought where the shopper is.
+
+        :return: The message, or None when every variant can be ordered.
+        :rtype: str | None
+        """
+        self.ensure_one()
+        if not self.gelato_template_ref:
+            return None
+        cart = request and request.website and getattr(request, 'cart', None)
+        country = cart._gelato_shopper_country() if cart else self._gelato_visitor_country()
+        if not country:
+            return None
+        region = utils.stock_region(country.code)
+        # Stock statuses are not for the public: read as superuser, only the message shows.
+        variants = self.sudo().product_variant_ids.filtered('gelato_product_uid')
+        unavailable = variants.filtered(
+            lambda v: v._gelato_availability_in(region) == 'out-of-stock')
+        if not unavailable:
+            return None
+        if unavailable == variants:
+            return self.env._("This product cannot be delivered to %(country)s at the moment "
+                              "(out of stock).", country=country.name)
+        return self.env._(
+            "Out of stock for delivery to %(country)s at the moment: %(options)s.",
+            country=country.name,
+            options=', '.join(
+                v.product_template_attribute_value_ids._get_combination_name() or v.display_name
+                for v in unavailable),
+        )
 
     def _gelato_schedule_resync(self):
         """Mark the products for a synchronization in the background (Gelato changed their

@@ -7,6 +7,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models, modules
 from odoo.exceptions import UserError, ValidationError
+from odoo.http import request
 
 from odoo.addons.gelato_connector import const, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError
@@ -121,17 +122,26 @@ class SaleOrder(models.Model):
         """Override of `sale` to check everything Gelato needs, then send the order to Gelato
         once the confirmation is committed (see `_gelato_enqueue`)."""
         gelato_orders = self.filtered(lambda o: o._gelato_is_gelato_order())
-        problems = []
+        problems, held = [], {}
         for order in gelato_orders:
+            order_problems = order._gelato_readiness_problems()
+            if order_problems and order._gelato_is_paid():
+                # The customer paid (webshop): the order is confirmed whatever happens and waits,
+                # with its problems, for the salesperson instead of being lost.
+                held[order] = order_problems
+                continue
             problems += [f"{order.name}: {p}" if len(gelato_orders) > 1 else p
-                         for p in order._gelato_readiness_problems()]
+                         for p in order_problems]
         if problems:
             raise ValidationError(
                 self.env._("The order cannot be sent to Gelato yet:") + '\n- '
                 + '\n- '.join(problems)
             )
         res = super().action_confirm()
-        gelato_orders._gelato_enqueue()
+        ready = gelato_orders.filtered(lambda o: o not in held)
+        ready._gelato_enqueue()
+        for order, order_problems in held.items():
+            order._gelato_hold(order_problems)
         return res
 
     def action_gelato_send(self):
@@ -228,6 +238,75 @@ class SaleOrder(models.Model):
                     product=product.display_name, region=region,
                 ))
         return problems
+
+    # === BUSINESS METHODS: WEBSHOP === #
+
+    def _verify_updated_quantity(self, order_line, product_id, new_qty, uom_id, **kwargs):
+        """Override of `website_sale` to refuse, with a message naming the product, what would
+        make the cart impossible to fulfill: Gelato goods with other goods, or a variant out of
+        stock at Gelato where the shopper is."""
+        if not order_line and new_qty > 0:
+            product = self.env['product.product'].browse(product_id)
+            if refusal := self._gelato_cart_refusal(product):
+                return 0, refusal
+        return super()._verify_updated_quantity(order_line, product_id, new_qty, uom_id, **kwargs)
+
+    def _gelato_cart_refusal(self, product):
+        """Say why a product cannot join the cart, or return None when it can.
+
+        :param product.product product: The product being added.
+        :rtype: str | None
+        """
+        self.ensure_one()
+        if product.type == 'service':
+            return None
+        goods = self.order_line.filtered(
+            lambda line: line.product_id.type != 'service' and not line.is_delivery
+            and not line.display_type
+        )
+        if product.gelato_product_uid and goods.filtered(
+                lambda line: not line.product_id.gelato_product_uid):
+            return self.env._(
+                "%(product)s cannot be added to your cart: it is printed on demand and shipped "
+                "separately from the other products in your cart. Please check out your current "
+                "cart first, then order %(product)s on its own.",
+                product=product.display_name,
+            )
+        if not product.gelato_product_uid and goods.filtered('product_id.gelato_product_uid'):
+            return self.env._(
+                "%(product)s cannot be added to your cart: your cart holds printed-on-demand "
+                "products, which are shipped separately. Please check out your current cart "
+                "first, then order %(product)s on its own.",
+                product=product.display_name,
+            )
+        country = self._gelato_shopper_country()
+        if product.gelato_product_uid and country and product._gelato_availability_in(
+                utils.stock_region(country.code)) == 'out-of-stock':
+            return self.env._(
+                "%(product)s cannot be delivered to %(country)s at the moment (out of stock). "
+                "Please choose another option or try again later.",
+                product=product.display_name, country=country.name,
+            )
+        return None
+
+    def _gelato_shopper_country(self):
+        """The country the cart ships to: the shipping address's once the shopper gave one,
+        else the visitor's (their account, or where the request comes from)."""
+        self.ensure_one()
+        if self.partner_shipping_id.country_id and not (
+                self.website_id and request and self._is_anonymous_cart()):
+            return self.partner_shipping_id.country_id
+        return self.env['product.template']._gelato_visitor_country()
+
+    def _check_cart_is_ready_to_be_paid(self):
+        """Override of `website_sale` to stop the payment of a Gelato cart that Gelato could not
+        fulfill, saying why (a print image missing, out of stock for the address...)."""
+        if self._gelato_is_gelato_order():
+            if problems := self._gelato_readiness_problems():
+                raise ValidationError('\n'.join(problems))
+            if self.carrier_id and self.carrier_id.delivery_type != 'gelato':
+                raise ValidationError(self.env._("Please choose a Gelato delivery method."))
+        return super()._check_cart_is_ready_to_be_paid()
 
     # === BUSINESS METHODS: PAYLOADS === #
 
@@ -365,6 +444,8 @@ class SaleOrder(models.Model):
         order at the same time, and the one that finds it locked moves on.
         """
         auto_commit = not modules.module.current_test
+        # The lock below reads the database: what was just written must be there.
+        self.env['sale.order'].flush_model(['gelato_outbox_state'])
         for order in self:
             self.env.cr.execute(
                 "SELECT id FROM sale_order WHERE id = %s AND gelato_outbox_state = 'pending' "
@@ -461,6 +542,29 @@ class SaleOrder(models.Model):
             body=Markup("%s<br/>%s") % (
                 self.env._("Gelato refused the order. Fix it, then press \"Send to Gelato\"."),
                 message,
+            ),
+            author_id=self.env.ref('base.partner_root').id,
+        )
+        self._gelato_schedule_activity(message)
+
+    def _gelato_is_paid(self):
+        """Whether an online payment of the order went through (authorized or done)."""
+        self.ensure_one()
+        return any(tx.state in ('authorized', 'done') for tx in self.sudo().transaction_ids)
+
+    def _gelato_hold(self, problems):
+        """Keep a confirmed order that cannot be sent yet, with why, for the salesperson: once
+        fixed, "Send to Gelato" sends it."""
+        message = '\n'.join(problems)
+        self.write({
+            'gelato_outbox_state': 'error', 'gelato_last_error': message,
+            'gelato_next_attempt_at': False,
+        })
+        self.message_post(
+            body=Markup("%s<br/>%s") % (
+                self.env._("The order is paid but cannot be sent to Gelato yet. Fix it, then "
+                           "press \"Send to Gelato\"."),
+                Markup("<br/>").join(problems),
             ),
             author_id=self.env.ref('base.partner_root').id,
         )

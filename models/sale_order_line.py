@@ -45,18 +45,43 @@ class SaleOrderLine(models.Model):
 
     # === BUSINESS METHODS === #
 
-    def _gelato_out_of_stock_message(self):
-        """Say when the line's variant is out of stock at Gelato in the shipping region."""
+    def _gelato_out_of_stock_message(self, country=None):
+        """Say when the line's variant is out of stock at Gelato where the order ships.
+
+        :param res.country country: The destination; defaults to the shipping address's country.
+        :rtype: str | None
+        """
         self.ensure_one()
         product = self.product_id
         if not product.gelato_product_uid:
             return None
-        region = utils.stock_region(self.order_id.partner_shipping_id.country_id.code)
+        country = country if country is not None else self.order_id.partner_shipping_id.country_id
+        region = utils.stock_region(country.code)
         if product._gelato_availability_in(region) != 'out-of-stock':
             return None
+        if country:
+            return self.env._(
+                "%(product)s is out of stock at Gelato for %(country)s (region %(region)s): the "
+                "order cannot be confirmed with it.",
+                product=product.display_name, country=country.name, region=region,
+            )
         return self.env._(
             "%(product)s is out of stock at Gelato for the region %(region)s: the order cannot "
             "be confirmed with it.", product=product.display_name, region=region,
+        )
+
+    def _gelato_cart_warning(self):
+        """The webshop's warning for a cart line that cannot be bought where the shopper is."""
+        self.ensure_one()
+        if not self.product_id.gelato_product_uid:
+            return None
+        country = self.order_id._gelato_shopper_country()
+        if not country or self.product_id._gelato_availability_in(
+                utils.stock_region(country.code)) != 'out-of-stock':
+            return None
+        return self.env._(
+            "Out of stock for delivery to %(country)s: please remove it from your cart or "
+            "choose another option.", country=country.name,
         )
 
     def _prepare_procurement_values(self):

@@ -18,6 +18,8 @@ CACHE=${GELATO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gelato_connector}
 ODOO_CACHE=$CACHE/odoo-19.0
 ODOO_DOWNLOAD_URL=${ODOO_DOWNLOAD_URL:-https://nightly.odoo.com/19.0/nightly/src/odoo_19.0.latest.tar.gz}
 VENV=${GELATO_VENV:-$REPO/.venv}
+# Odoo's data directory (filestores, sessions) for the databases the script makes.
+DATA_DIR=${GELATO_DATA_DIR:-$CACHE/data}
 DEV_DB=${GELATO_DEV_DB:-gelato_dev}
 HTTP_PORT=${GELATO_HTTP_PORT:-8069}
 SIM_PORT=${GELATO_SIM_PORT:-8070}
@@ -151,8 +153,23 @@ setup() {
     ensure_postgres
     ensure_python_env "$py"
     ensure_addons_link
-    ODOO=("$PYTHON" "$ODOO_ROOT/odoo-bin" --addons-path="$(odoo_addons_path)")
-    [ -f "$ODOO_ROOT/odoo-bin" ] || ODOO=("$PYTHON" -m odoo --addons-path="$(odoo_addons_path)")
+    ODOO=("$PYTHON" "$ODOO_ROOT/odoo-bin" --addons-path="$(odoo_addons_path)" --data-dir="$DATA_DIR")
+    [ -f "$ODOO_ROOT/odoo-bin" ] || ODOO=("$PYTHON" -m odoo --addons-path="$(odoo_addons_path)" --data-dir="$DATA_DIR")
+}
+
+# A database and its filestore (attachments installed with the modules live there) go together.
+clone_db() {
+    createdb -T "$1" "$2"
+    rm -rf "${DATA_DIR:?}/filestore/$2"
+    if [ -d "$DATA_DIR/filestore/$1" ]; then
+        mkdir -p "$DATA_DIR/filestore"
+        cp -a "$DATA_DIR/filestore/$1" "$DATA_DIR/filestore/$2"
+    fi
+}
+
+drop_db() {
+    dropdb --if-exists "$1" || true
+    rm -rf "${DATA_DIR:?}/filestore/$1"
 }
 
 db_exists() { psql -d postgres -tAc "select 1 from pg_database where datname='$1'" | grep -q 1; }
@@ -160,14 +177,18 @@ db_exists() { psql -d postgres -tAc "select 1 from pg_database where datname='$1
 # A database with the dependencies installed, kept as a template so that each test run starts
 # from a fresh copy in seconds. Its name changes with Odoo's source and the dependency list.
 ensure_template_db() {
-    local key; key=$( (echo "$DEPENDS"; cat "$ODOO_ROOT/odoo/release.py"; ls "$ODOO_ROOT/addons" 2>/dev/null) | hash_of)
+    local key; key=$( (echo "$DEPENDS filestore:$DATA_DIR"; cat "$ODOO_ROOT/odoo/release.py"; ls "$ODOO_ROOT/addons" 2>/dev/null) | hash_of)
     TEMPLATE_DB=gelato_tmpl_$key
     if db_exists "$TEMPLATE_DB"; then return; fi
     say "creating the template database $TEMPLATE_DB (dependencies only, once)"
     "${ODOO[@]}" -d "$TEMPLATE_DB.tmp" -i "$DEPENDS" --stop-after-init \
         --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1 >/dev/null 2>"$CACHE/template-db.log" \
-        || { tail -30 "$CACHE/template-db.log" >&2; dropdb --if-exists "$TEMPLATE_DB.tmp"; die "could not create the template database"; }
+        || { tail -30 "$CACHE/template-db.log" >&2; drop_db "$TEMPLATE_DB.tmp"; die "could not create the template database"; }
     psql -d postgres -qc "ALTER DATABASE \"$TEMPLATE_DB.tmp\" RENAME TO \"$TEMPLATE_DB\""
+    rm -rf "${DATA_DIR:?}/filestore/$TEMPLATE_DB"
+    if [ -d "$DATA_DIR/filestore/$TEMPLATE_DB.tmp" ]; then
+        mv "$DATA_DIR/filestore/$TEMPLATE_DB.tmp" "$DATA_DIR/filestore/$TEMPLATE_DB"
+    fi
 }
 
 run_tests() {
@@ -175,7 +196,7 @@ run_tests() {
     ensure_template_db
     local db=gelato_test_$$ log rc=0
     log=$CACHE/test-$(date +%Y%m%d-%H%M%S).log
-    dropdb --if-exists "$db"; createdb -T "$TEMPLATE_DB" "$db"
+    drop_db "$db"; clone_db "$TEMPLATE_DB" "$db"
     say "running the test suite in database $db (log: $log)"
     set +e
     "${ODOO[@]}" -d "$db" -i gelato_connector --test-tags "${GELATO_TEST_TAGS:-/gelato_connector}" \
@@ -183,7 +204,7 @@ run_tests() {
         --db-filter="^$db\$" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     set -e
-    dropdb --if-exists "$db" || true
+    drop_db "$db"
     "$PYTHON" "$REPO/scripts/test_summary.py" "$log" || rc=1
     return $rc
 }
@@ -201,7 +222,7 @@ run_server() {
         "${ODOO[@]}" -d "$DEV_DB" -u gelato_connector --stop-after-init --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1
     else
         ensure_template_db
-        createdb -T "$TEMPLATE_DB" "$DEV_DB"
+        clone_db "$TEMPLATE_DB" "$DEV_DB"
         "${ODOO[@]}" -d "$DEV_DB" -i gelato_connector --stop-after-init --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1
     fi
     say "configuring the company for the simulator and loading demo products"
@@ -218,7 +239,7 @@ run_benchmarks() {
     if db_exists "$db"; then
         "${ODOO[@]}" -d "$db" -u gelato_connector --stop-after-init --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1
     else
-        createdb -T "$TEMPLATE_DB" "$db"
+        clone_db "$TEMPLATE_DB" "$db"
         "${ODOO[@]}" -d "$db" -i gelato_connector --stop-after-init --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1
     fi
     local pypath="$ODOO_ROOT${PYTHONPATH:+:$PYTHONPATH}" rc=0

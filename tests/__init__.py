@@ -9,4 +9,6 @@ from . import (
     test_sale_order,
     test_settings,
     test_webhook,
+    test_website,
+    test_website_tours,
 )

@@ -1,0 +1,98 @@
+/** Tours of the Gelato webshop: run by tests/test_website_tours.py in headless Chromium. */
+import { registry } from "@web/core/registry";
+import * as tourUtils from "@website_sale/js/tours/tour_utils";
+
+const GELATO_DM = 'input[name="o_delivery_radio"][data-delivery-type="gelato"]';
+
+/** A shopper buys a Gelato product with Gelato shipping and the demo payment method. */
+registry.category("web_tour.tours").add("gelato_shop_buy", {
+    url: "/shop",
+    steps: () => [
+        ...tourUtils.searchProduct("Gelato Tour Poster", { select: true }),
+        {
+            content: "The product page shows no availability warning",
+            trigger: "#product_detail:not(:has(.o_gelato_unavailable))",
+        },
+        {
+            content: "Add the poster to the cart",
+            trigger: "#product_detail form #add_to_cart",
+            run: "click",
+        },
+        tourUtils.goToCart(),
+        {
+            content: "The cart holds the poster and no warning",
+            trigger: "#cart_products:has(h6:contains(Gelato Tour Poster)):not(:has(.o_gelato_line_unavailable))",
+        },
+        tourUtils.goToCheckout(),
+        {
+            content: "Gelato's delivery methods are offered",
+            trigger: `#o_delivery_methods:has(${GELATO_DM})`,
+        },
+        {
+            content: "Only Gelato's delivery methods are offered",
+            trigger: '#o_delivery_methods:not(:has(input[name="o_delivery_radio"]:not([data-delivery-type="gelato"])))',
+        },
+        {
+            content: "Choose Gelato's express delivery",
+            trigger: 'li[name="o_delivery_method"]:has(input[data-delivery-type="gelato"]) label:contains(Express Delivery)',
+            run: "click",
+        },
+        {
+            content: "Gelato's live rate for the address is shown",
+            trigger: 'li[name="o_delivery_method"]:has(input:checked) .o_wsale_delivery_price_badge .oe_currency_value',
+        },
+        tourUtils.confirmOrder(),
+        ...tourUtils.payWithDemo(),
+    ],
+});
+
+/** After Gelato shipped the order, the customer finds its tracking link on /my/orders. */
+registry.category("web_tour.tours").add("gelato_portal_tracking", {
+    url: "/my/orders",
+    steps: () => [
+        {
+            content: "The order shows Gelato's status",
+            trigger: ".o_gelato_followup .badge:contains(Delivered)",
+        },
+        {
+            content: "The order shows Gelato's tracking link",
+            trigger: ".o_gelato_followup a.o_gelato_tracking_link[href^='https://']",
+        },
+    ],
+});
+
+/** A shopper with a regular product in the cart is told a Gelato product cannot join it. */
+registry.category("web_tour.tours").add("gelato_mixed_cart", {
+    url: "/shop",
+    steps: () => [
+        ...tourUtils.searchProduct("Studio Mug", { select: true }),
+        {
+            content: "Add the regular mug to the cart",
+            trigger: "#product_detail form #add_to_cart",
+            run: "click",
+        },
+        {
+            content: "The mug is in the cart: back to the shop",
+            trigger: "a sup.my_cart_quantity:text(1)",
+            run() {
+                window.location.href = "/shop";
+            },
+            expectUnloadPage: true,
+        },
+        ...tourUtils.searchProduct("Gelato Tour Poster", { select: true }),
+        {
+            content: "Try to add the Gelato poster",
+            trigger: "#product_detail form #add_to_cart",
+            run: "click",
+        },
+        {
+            content: "The shopper is told why, naming the product and what to do",
+            trigger: ".alert-warning:contains(Gelato Tour Poster):contains(cannot be added to your cart):contains(check out your current cart first)",
+        },
+        tourUtils.goToCart(),
+        {
+            content: "The cart still holds only the mug",
+            trigger: "#cart_products:has(h6:contains(Studio Mug)):not(:has(h6:contains(Gelato Tour Poster)))",
+        },
+    ],
+});
