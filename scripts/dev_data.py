@@ -4,6 +4,10 @@
 import json  # noqa: E402
 import urllib.request  # noqa: E402
 
+# A 1x1 PNG, the print image of demo products without a picture.
+DEMO_PNG = (b'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4'
+            b'nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg==')
+
 env['ir.config_parameter'].set_param(  # noqa: F821
     'gelato_connector.api_url_template', SIMULATOR_URL + '/{service}')  # noqa: F821
 company = env.company  # noqa: F821
@@ -35,4 +39,9 @@ for ref in state.get('templates') or []:
         })
     result = product.action_sync_gelato_template_info()
     print(f"{product.name}: {result['params']['message']}")  # noqa: T201
+    # Demo print images (the product's picture), so that the product can be sold on /shop.
+    for image in product.gelato_image_ids.filtered(lambda i: not i.datas):
+        image.datas = product.image_1920 or DEMO_PNG
+    if not product.is_published:
+        product.is_published = True
 env.cr.commit()  # noqa: F821

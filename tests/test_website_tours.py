@@ -132,6 +132,7 @@ class TestWebshop(GelatoHttpCase):
         self.assertIn('o_gelato_unavailable', page.text)
         self.assertIn('Out of stock for delivery to Germany', page.text)
         self.assertIn('M', page.text.split('Out of stock for delivery to Germany')[1][:200])
+        self._screenshot(self.poster.website_url, 'product_page', login='gelato_shopper')
 
     def test_cart_flags_a_line_out_of_stock_where_the_shopper_is(self):
         self.authenticate('gelato_shopper', 'gelato_shopper')
@@ -162,7 +163,6 @@ class TestWebshop(GelatoHttpCase):
     def test_shopper_buys_a_gelato_product_and_follows_it_to_delivery(self):
         if not self.env.ref('payment.payment_provider_demo', raise_if_not_found=False):
             self.skipTest("payment_demo is not installed")
-        self._screenshot(self.poster.website_url, 'product_page', login='gelato_shopper')
         self.start_tour('/shop', 'gelato_shop_buy', login='gelato_shopper', timeout=180)
         order = self._shopper_orders().filtered(lambda o: o.state == 'sale')
         self.assertEqual(len(order), 1)
