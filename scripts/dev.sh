@@ -153,8 +153,10 @@ setup() {
     ensure_postgres
     ensure_python_env "$py"
     ensure_addons_link
-    ODOO=("$PYTHON" "$ODOO_ROOT/odoo-bin" --addons-path="$(odoo_addons_path)" --data-dir="$DATA_DIR")
-    [ -f "$ODOO_ROOT/odoo-bin" ] || ODOO=("$PYTHON" -m odoo --addons-path="$(odoo_addons_path)" --data-dir="$DATA_DIR")
+    # ODOO_CMD takes a subcommand (`shell`) next; ODOO is the server, with the data directory.
+    ODOO_CMD=("$PYTHON" "$ODOO_ROOT/odoo-bin" --addons-path="$(odoo_addons_path)")
+    [ -f "$ODOO_ROOT/odoo-bin" ] || ODOO_CMD=("$PYTHON" -m odoo --addons-path="$(odoo_addons_path)")
+    ODOO=("${ODOO_CMD[@]}" --data-dir="$DATA_DIR")
 }
 
 # A database and its filestore (attachments installed with the modules live there) go together.
@@ -226,7 +228,7 @@ run_server() {
         "${ODOO[@]}" -d "$DEV_DB" -i gelato_connector --stop-after-init --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1
     fi
     say "configuring the company for the simulator and loading demo products"
-    "${ODOO[@]}" shell -d "$DEV_DB" --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1 --no-http \
+    "${ODOO_CMD[@]}" shell --data-dir="$DATA_DIR" -d "$DEV_DB" --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1 --no-http \
         < <(printf 'SIMULATOR_URL = "http://127.0.0.1:%s"\n' "$SIM_PORT"; cat "$REPO/scripts/dev_data.py") \
         || die "could not configure the demo database"
     say "Odoo: http://localhost:$HTTP_PORT (login admin / admin), database $DEV_DB"
