@@ -293,8 +293,9 @@ class SaleOrder(models.Model):
         """The country the cart ships to: the shipping address's once the shopper gave one,
         else the visitor's (their account, or where the request comes from)."""
         self.ensure_one()
-        if self.partner_shipping_id.country_id and not (
-                self.website_id and request and self._is_anonymous_cart()):
+        anonymous = bool(self.website_id and request and getattr(request, 'website', None)
+                         and self._is_anonymous_cart())
+        if self.partner_shipping_id.country_id and not anonymous:
             return self.partner_shipping_id.country_id
         return self.env['product.template']._gelato_visitor_country()
 
