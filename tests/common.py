@@ -44,6 +44,18 @@ class GelatoSetupMixin:
         super().setUp()
         self.simulator.reset()
 
+    def _product(self, ref, **values):
+        """A product linked to the Gelato template `ref`, not synchronized yet."""
+        return self.env['product.template'].create({
+            'name': f"Product {ref}", 'type': 'consu', 'gelato_template_ref': ref, **values,
+        })
+
+    def _sync(self, product):
+        """Click Synchronize; return the notification's parameters."""
+        action = product.action_sync_gelato_template_info()
+        self.assertEqual(action['tag'], 'display_notification')
+        return action['params']
+
 
 class capture_logs:
     """Capture every record, down to DEBUG, of the named loggers without printing them.

@@ -114,16 +114,6 @@ class TestProductPreview(GelatoCase):
             self.simulator.templates[ref]['previewUrl'] = preview
         return template
 
-    def _product(self, ref, **values):
-        return self.env['product.template'].create({
-            'name': f"Product {ref}", 'type': 'consu', 'gelato_template_ref': ref, **values,
-        })
-
-    def _sync(self, product):
-        action = product.action_sync_gelato_template_info()
-        self.assertEqual(action['tag'], 'display_notification')
-        return action['params']
-
     def _picture(self, product):
         return base64.b64decode(product.image_1920) if product.image_1920 else None
 

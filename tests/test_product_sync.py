@@ -20,16 +20,6 @@ class TestProductSync(GelatoCase):
         super().setUpClass()
         cls.partner = cls.env['res.partner'].create({'name': "Gelato Sync Customer"})
 
-    def _product(self, ref, **values):
-        return self.env['product.template'].create({
-            'name': f"Product {ref}", 'type': 'consu', 'gelato_template_ref': ref, **values,
-        })
-
-    def _sync(self, product):
-        action = product.action_sync_gelato_template_info()
-        self.assertEqual(action['tag'], 'display_notification')
-        return action['params']
-
     def _make(self, ref, options, print_areas=('front',), drop=()):
         """A template in the simulator; `drop` lists option-value tuples Gelato does not offer."""
         template = self.simulator.make_template(ref, options, print_areas=print_areas)

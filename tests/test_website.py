@@ -45,9 +45,8 @@ class TestWebshopPublishing(GelatoOrderCase):
             'tpl-described', [('Size', ['S'])],
             description='<p onclick="steal()">Museum-quality <b>poster</b></p>'
                         '<script>alert(1)</script>')
-        product = self.env['product.template'].create({
-            'name': "Described", 'type': 'consu', 'gelato_template_ref': 'tpl-described'})
-        product.action_sync_gelato_template_info()
+        product = self._product('tpl-described')
+        self._sync(product)
         description = str(product.description_ecommerce)
         self.assertIn('Museum-quality <b>poster</b>', description)
         self.assertNotIn('script', description)
@@ -56,34 +55,31 @@ class TestWebshopPublishing(GelatoOrderCase):
     def test_plain_text_description_keeps_its_paragraphs(self):
         self.simulator.make_template('tpl-plain', [('Size', ['S'])],
                                      description='First & best.\n\nSecond line')
-        product = self.env['product.template'].create({
-            'name': "Plain", 'type': 'consu', 'gelato_template_ref': 'tpl-plain'})
-        product.action_sync_gelato_template_info()
+        product = self._product('tpl-plain')
+        self._sync(product)
         self.assertEqual(str(product.description_ecommerce),
                          '<p>First &amp; best.</p><p>Second line</p>')
 
     def test_the_users_own_webshop_description_survives_a_resync(self):
         self.simulator.make_template('tpl-own-text', [('Size', ['S'])], description='<p>Gelato</p>')
-        product = self.env['product.template'].create({
-            'name': "Own text", 'type': 'consu', 'gelato_template_ref': 'tpl-own-text'})
-        product.action_sync_gelato_template_info()
+        product = self._product('tpl-own-text')
+        self._sync(product)
         product.description_ecommerce = '<p>Our own words</p>'
         self.simulator.make_template('tpl-own-text', [('Size', ['S'])],
                                      description='<p>Gelato, updated</p>')
-        product.action_sync_gelato_template_info()
+        self._sync(product)
         self.assertEqual(str(product.description_ecommerce), '<p>Our own words</p>')
 
     def test_gelatos_updated_description_replaces_the_one_it_set(self):
         self.simulator.make_template('tpl-upd', [('Size', ['S'])], description='<p>Old</p>')
-        product = self.env['product.template'].create({
-            'name': "Updated", 'type': 'consu', 'gelato_template_ref': 'tpl-upd'})
-        product.action_sync_gelato_template_info()
+        product = self._product('tpl-upd')
+        self._sync(product)
         self.simulator.make_template('tpl-upd', [('Size', ['S'])], description='<p>New</p>')
-        action = product.action_sync_gelato_template_info()
+        params = self._sync(product)
         self.assertEqual(str(product.description_ecommerce), '<p>New</p>')
-        self.assertIn('webshop description updated', action['params']['message'])
-        again = product.action_sync_gelato_template_info()
-        self.assertNotIn('description', again['params']['message'])
+        self.assertIn('webshop description updated', params['message'])
+        again = self._sync(product)
+        self.assertNotIn('description', again['message'])
 
 
 @tagged('post_install', '-at_install')
