@@ -97,7 +97,9 @@ class GelatoEvent(models.Model):
             ON CONFLICT (company_id, event_id) WHERE state != 'duplicate' DO NOTHING
             RETURNING id
         """, {'company': company.id, 'event_id': event_id, 'type': event_type, 'payload': raw,
-              'uid': self.env.uid})
+              'uid': self.env.uid}, log_exceptions=False)
+        # Not logged as a bad query: a serialization failure here means another worker committed
+        # the same event meanwhile, and Odoo retries the request, which then records a duplicate.
         row = self.env.cr.fetchone()
         if not row:
             self.create({
