@@ -299,6 +299,14 @@ class SaleOrder(models.Model):
             return self.partner_shipping_id.country_id
         return self.env['product.template']._gelato_visitor_country()
 
+    def _gelato_shop_payment_errors(self):
+        """The errors that block the payment step of a Gelato cart, as `(title, message)`."""
+        self.ensure_one()
+        if not self._gelato_is_gelato_order():
+            return []
+        return [(self.env._("Sorry, this order cannot be printed and shipped yet."), problem)
+                for problem in self._gelato_readiness_problems()]
+
     def _check_cart_is_ready_to_be_paid(self):
         """Override of `website_sale` to stop the payment of a Gelato cart that Gelato could not
         fulfill, saying why (a print image missing, out of stock for the address...)."""

@@ -144,6 +144,18 @@ class TestWebshop(GelatoHttpCase):
         self.assertIn('o_gelato_line_unavailable', page.text)
         self.assertIn('Out of stock for delivery to Germany', page.text)
 
+    def test_payment_step_says_why_gelato_cannot_fulfill_the_cart(self):
+        self.authenticate('gelato_shopper', 'gelato_shopper')
+        self._add_to_cart(self.medium)
+        self.make_jsonrpc_request('/shop/set_delivery_method', {'dm_id': self.carrier_normal.id})
+        self.simulator.stock_overrides[(self.medium.gelato_product_uid, 'EU')] = 'out-of-stock'
+        self.poster.action_gelato_check_availability()
+        self.env.flush_all()
+        page = self.url_open('/shop/payment')
+        self.assertEqual(page.status_code, 200)
+        self.assertIn('cannot be printed and shipped yet', page.text)
+        self.assertIn('out of stock at Gelato for the region EU', page.text)
+
     def test_portal_shows_gelato_status_estimate_and_tracking(self):
         order = self._confirm_and_send(self._order(partner=self.shopper.partner_id))
         with self._gelato_calls_in():
