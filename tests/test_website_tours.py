@@ -134,6 +134,15 @@ class TestWebshop(GelatoHttpCase):
         self.assertIn('M', page.text.split('Out of stock for delivery to Germany')[1][:200])
         self._screenshot(self.poster.website_url, 'product_page', login='gelato_shopper')
 
+    def test_anonymous_visitor_sees_the_product_page_and_cart(self):
+        self.simulator.stock_overrides[(self.medium.gelato_product_uid, 'EU')] = 'out-of-stock'
+        self.poster.action_gelato_check_availability()
+        self.authenticate(None, None)
+        self.assertEqual(self.url_open(self.poster.website_url).status_code, 200)
+        answer = self._add_to_cart(self.medium)  # no address yet: the check waits for one
+        self.assertEqual(answer['quantity'], 1)
+        self.assertEqual(self.url_open('/shop/cart').status_code, 200)
+
     def test_cart_flags_a_line_out_of_stock_where_the_shopper_is(self):
         self.authenticate('gelato_shopper', 'gelato_shopper')
         self._add_to_cart(self.medium)
