@@ -60,8 +60,8 @@ class TestWebshop(GelatoHttpCase):
     def _screenshot(self, url_path, name, login=None, ready=None):
         """Save a screenshot of a page, as `login` sees it, for the README."""
         browser = ChromeBrowser(self)
-        try:
-            with self.allow_requests(browser=browser):
+        with self.allow_requests(browser=browser):
+            try:
                 self.authenticate(login, login, browser=browser)
                 self.env.flush_all()
                 browser.navigate_to(urljoin(self.base_url(), url_path), wait_stop=True)
@@ -69,14 +69,15 @@ class TestWebshop(GelatoHttpCase):
                 self._wait_network_idle(browser)
                 shot = browser._websocket_request('Page.captureScreenshot',
                                                   params={'format': 'png'}, timeout=30)
+            finally:
+                # As `browser_js` does: the browser first, then the requests it left running.
+                browser.stop()
                 self._wait_remaining_requests()
-        finally:
-            browser.stop()
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         (SCREENSHOT_DIR / f'{name}.png').write_bytes(base64.b64decode(shot['data']))
 
     @staticmethod
-    def _wait_network_idle(browser, quiet=1.0, limit=20.0):
+    def _wait_network_idle(browser, quiet=2.0, limit=20.0):
         """Wait until the page has loaded no new resource for `quiet` seconds (lazy bundles
         such as the portal chatter load after the page itself)."""
         expression = "performance.getEntriesByType('resource').length"
