@@ -61,6 +61,11 @@ class ProductTemplate(models.Model):
         help="The SHA-1 of the picture Synchronize set from Gelato's template preview. When the "
              "product's picture differs, it is the user's own and Synchronize keeps it.",
     )
+    gelato_unavailable_ids = fields.Many2many(
+        string="Not Available Everywhere", comodel_name='gelato.product.availability',
+        compute='_compute_gelato_unavailable_ids',
+        help="The regions where Gelato last said a variant is out of stock.",
+    )
     gelato_description_checksum = fields.Char(
         string="Gelato Description Checksum", readonly=True, copy=False,
         help="The SHA-1 of the webshop description Synchronize set from Gelato's template. When "
@@ -85,6 +90,12 @@ class ProductTemplate(models.Model):
             missing = product.gelato_image_ids.filtered(lambda image: not image.datas)
             product.gelato_missing_image_names = ', '.join(missing.mapped('name'))
             product.gelato_missing_images = bool(missing)
+
+    @api.depends('product_variant_ids.gelato_availability_ids.status')
+    def _compute_gelato_unavailable_ids(self):
+        for product in self:
+            product.gelato_unavailable_ids = product.product_variant_ids.gelato_availability_ids \
+                .filtered(lambda a: a.status != 'in-stock')
 
     # === CONSTRAINT METHODS === #
 

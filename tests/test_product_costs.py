@@ -73,6 +73,9 @@ class TestProductCostsAndAvailability(GelatoOrderCase):
         self.assertEqual(self.small._gelato_availability_in('EU'), 'out-of-stock')
         self.assertEqual(self.medium._gelato_availability_in('EU'), 'in-stock')
         self.assertGreater(len(self.small.gelato_availability_ids), 1)
+        self.assertEqual(
+            self.poster.gelato_unavailable_ids.mapped(lambda a: (a.product_id, a.region)),
+            [(self.small, 'EU')], "the product form lists where a variant cannot be printed")
 
     def test_out_of_stock_elsewhere_does_not_block_an_order_here(self):
         self.simulator.stock_overrides[(self.small.gelato_product_uid, 'US')] = 'out-of-stock'
