@@ -8,6 +8,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models, modules
 from odoo.exceptions import UserError
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from odoo.addons.gelato_connector import const, utils
 
@@ -127,6 +128,10 @@ class GelatoEvent(models.Model):
                     outcome = event._gelato_dispatch(data, found)
                 values.update(state=outcome or 'processed', error=False, next_retry_at=False)
                 values.update(found)
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                # Another transaction changed the same order meanwhile: not a failure of the
+                # event. Odoo replays the whole request (or the scheduled action runs again).
+                raise
             except Exception as error:  # noqa: BLE001 - any failure is kept on the event
                 _logger.warning("Gelato event %s (%s) failed: %s", event.event_id,
                                 event.event_type, error, exc_info=not isinstance(error, UserError))
@@ -304,7 +309,13 @@ class GelatoEvent(models.Model):
             ('next_retry_at', '<=', fields.Datetime.now()),
         ], limit=200, order='next_retry_at')
         for event in due:
-            event._gelato_process()
+            try:
+                event._gelato_process()
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                if not auto_commit:
+                    raise
+                self.env.cr.rollback()  # still due: the next run takes it again
+                continue
             if auto_commit:
                 self.env.cr.commit()
         days = int(self.env['ir.config_parameter'].sudo().get_param(

@@ -8,6 +8,7 @@ import psycopg2
 
 from odoo.orm.environments import Transaction
 from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.gelato_connector.tests.common import WEBHOOK_SECRET, GelatoHttpCase
 
@@ -401,3 +402,65 @@ class TestWebhookConcurrency(TransactionCase):
         finally:
             with self.registry.cursor() as cr:
                 cr.execute("DELETE FROM gelato_event WHERE event_id = %s", (payload['id'],))
+
+    def test_an_order_changed_by_another_worker_meanwhile_replays_the_event(self):
+        """A worker processing an event finds the order changed by a concurrent transaction:
+        the event is not recorded as failed; the request is replayed, as Odoo's HTTP layer
+        does, and processed once."""
+        company_id = self.env.company.id
+        with self.registry.cursor() as cr:
+            env = self.env(cr=cr)
+            partner = env['res.partner'].create({'name': "Concurrent Customer"})
+            order = env['sale.order'].create({
+                'partner_id': partner.id, 'gelato_order_id': 'conc-order-1',
+                'gelato_status': 'created', 'state': 'sale',
+            })
+            order_id, partner_id = order.id, partner.id
+        payload = {'id': 'evt-conc-order-1', 'event': 'order_status_updated',
+                   'orderId': 'conc-order-1', 'fulfillmentStatus': 'printed'}
+        attempts, errors = [], []
+
+        def worker():
+            try:
+                with self.registry.cursor() as cr:
+                    for _attempt in range(5):
+                        cr.transaction = Transaction(self.registry)
+                        env = self.env(cr=cr)
+                        try:
+                            state = env['gelato.event']._gelato_receive(
+                                env['res.company'].browse(company_id), payload,
+                                json.dumps(payload))
+                            env.flush_all()
+                        except psycopg2.errors.SerializationFailure:
+                            attempts.append('replayed')
+                            cr.rollback()
+                            continue
+                        attempts.append(state)
+                        break
+            except Exception as error:  # noqa: BLE001 - reported by the assertion below
+                errors.append(error)
+
+        try:
+            with self.registry.cursor() as other, mute_logger('odoo.sql_db'):
+                # Another worker holds the order row, changed but not committed yet; the
+                # serialization failure it causes is expected (and logged by the ORM's flush).
+                other.execute("UPDATE sale_order SET client_order_ref = 'other worker' "
+                              "WHERE id = %s", (order_id,))
+                thread = threading.Thread(target=worker)
+                thread.start()
+                time.sleep(0.5)  # the event worker is now waiting for the order row
+                other.commit()
+                thread.join(30)
+            self.assertFalse(errors)
+            self.assertEqual(attempts, ['replayed', 'processed'])
+            with self.registry.cursor() as cr:
+                cr.execute("SELECT state FROM gelato_event WHERE event_id = %s",
+                           (payload['id'],))
+                self.assertEqual([row[0] for row in cr.fetchall()], ['processed'])
+                cr.execute("SELECT gelato_status FROM sale_order WHERE id = %s", (order_id,))
+                self.assertEqual(cr.fetchone()[0], 'printed')
+        finally:
+            with self.registry.cursor() as cr:
+                cr.execute("DELETE FROM gelato_event WHERE event_id = %s", (payload['id'],))
+                cr.execute("DELETE FROM sale_order WHERE id = %s", (order_id,))
+                cr.execute("DELETE FROM res_partner WHERE id = %s", (partner_id,))
