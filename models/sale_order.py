@@ -40,7 +40,7 @@ class SaleOrder(models.Model):
         selection=[
             ('pending', "Waiting to be sent"),
             ('sent', "Sent"),
-            ('error', "Refused by Gelato"),
+            ('error', "Needs attention"),  # refused by Gelato, or not sendable as it is
         ],
         copy=False, readonly=True, index='btree_not_null',
     )
