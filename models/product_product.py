@@ -4,7 +4,7 @@ import logging
 
 from odoo import api, fields, models, modules
 
-from odoo.addons.gelato_connector import const
+from odoo.addons.gelato_connector import const, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError
 
 _logger = logging.getLogger(__name__)
@@ -60,6 +60,13 @@ class ProductProduct(models.Model):
         self.ensure_one()
         record = self.gelato_availability_ids.filtered(lambda a: a.region == region)[:1]
         return record.status or None
+
+    def _gelato_out_of_stock_in(self, country):
+        """Return whether Gelato last said the variant is out of stock for the stock region of a
+        country (False for goods that are not Gelato's)."""
+        self.ensure_one()
+        return bool(self.gelato_product_uid) and self._gelato_availability_in(
+            utils.stock_region(country.code)) == 'out-of-stock'
 
     # === BUSINESS METHODS: COSTS === #
 

@@ -704,11 +704,9 @@ class ProductTemplate(models.Model):
         country = cart._gelato_shopper_country() if cart else self._gelato_visitor_country()
         if not country:
             return None
-        region = utils.stock_region(country.code)
         # Stock statuses are not for the public: read as superuser, only the message shows.
         variants = self.sudo().product_variant_ids.filtered('gelato_product_uid')
-        unavailable = variants.filtered(
-            lambda v: v._gelato_availability_in(region) == 'out-of-stock')
+        unavailable = variants.filtered(lambda v: v._gelato_out_of_stock_in(country))
         if not unavailable:
             return None
         if unavailable == variants:

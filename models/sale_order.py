@@ -79,6 +79,15 @@ class SaleOrder(models.Model):
 
     # === CONSTRAINT METHODS === #
 
+    def _gelato_goods_lines(self):
+        """The lines of goods: what the Gelato rule about sharing an order is about (services,
+        delivery lines, sections and notes may join any order)."""
+        self.ensure_one()
+        return self.order_line.filtered(
+            lambda line: line.product_id and line.product_id.type != 'service'
+            and not line.is_delivery and not line.display_type
+        )
+
     def _gelato_check_no_mixing(self, changed_lines=None):
         """Refuse orders that mix Gelato goods with other goods (services and notes may join).
 
@@ -90,10 +99,7 @@ class SaleOrder(models.Model):
         :raise ValidationError: Naming the product that cannot join the order.
         """
         for order in self:
-            goods = order.order_line.filtered(
-                lambda line: line.product_id and line.product_id.type != 'service'
-                and not line.is_delivery and not line.display_type
-            )
+            goods = order._gelato_goods_lines()
             gelato = goods.filtered(lambda line: line.product_id.gelato_product_uid)
             if not gelato or gelato == goods:
                 continue
@@ -141,7 +147,11 @@ class SaleOrder(models.Model):
         ready = gelato_orders.filtered(lambda o: o not in held)
         ready._gelato_enqueue()
         for order, order_problems in held.items():
-            order._gelato_hold(order_problems)
+            order._gelato_needs_attention(
+                self.env._("The order is paid but cannot be sent to Gelato yet. Fix it, then "
+                           "press \"Send to Gelato\"."),
+                order_problems,
+            )
         return res
 
     def action_gelato_send(self):
@@ -260,10 +270,7 @@ class SaleOrder(models.Model):
         self.ensure_one()
         if product.type == 'service':
             return None
-        goods = self.order_line.filtered(
-            lambda line: line.product_id.type != 'service' and not line.is_delivery
-            and not line.display_type
-        )
+        goods = self._gelato_goods_lines()
         if product.gelato_product_uid and goods.filtered(
                 lambda line: not line.product_id.gelato_product_uid):
             return self.env._(
@@ -280,8 +287,7 @@ class SaleOrder(models.Model):
                 product=product.display_name,
             )
         country = self._gelato_shopper_country()
-        if product.gelato_product_uid and country and product._gelato_availability_in(
-                utils.stock_region(country.code)) == 'out-of-stock':
+        if country and product._gelato_out_of_stock_in(country):
             return self.env._(
                 "%(product)s cannot be delivered to %(country)s at the moment (out of stock). "
                 "Please choose another option or try again later.",
@@ -543,38 +549,31 @@ class SaleOrder(models.Model):
                     count=self.gelato_send_attempts, error=message,
                 ))
             return
-        self.write({
-            'gelato_outbox_state': 'error', 'gelato_last_error': message,
-            'gelato_next_attempt_at': False,
-        })
-        self.message_post(
-            body=Markup("%s<br/>%s") % (
-                self.env._("Gelato refused the order. Fix it, then press \"Send to Gelato\"."),
-                message,
-            ),
-            author_id=self.env.ref('base.partner_root').id,
+        self._gelato_needs_attention(
+            self.env._("Gelato refused the order. Fix it, then press \"Send to Gelato\"."),
+            [message],
         )
-        self._gelato_schedule_activity(message)
 
     def _gelato_is_paid(self):
         """Whether an online payment of the order went through (authorized or done)."""
         self.ensure_one()
         return any(tx.state in ('authorized', 'done') for tx in self.sudo().transaction_ids)
 
-    def _gelato_hold(self, problems):
-        """Keep a confirmed order that cannot be sent yet, with why, for the salesperson: once
-        fixed, "Send to Gelato" sends it."""
+    def _gelato_needs_attention(self, heading, problems):
+        """Keep an order that cannot go to Gelato as it is, with why, for the salesperson: the
+        order says so, the chatter has a note and the salesperson a to-do. Once fixed, "Send to
+        Gelato" sends it.
+
+        :param str heading: What happened and what to do.
+        :param list[str] problems: The reasons, one sentence each.
+        """
         message = '\n'.join(problems)
         self.write({
             'gelato_outbox_state': 'error', 'gelato_last_error': message,
             'gelato_next_attempt_at': False,
         })
         self.message_post(
-            body=Markup("%s<br/>%s") % (
-                self.env._("The order is paid but cannot be sent to Gelato yet. Fix it, then "
-                           "press \"Send to Gelato\"."),
-                Markup("<br/>").join(problems),
-            ),
+            body=Markup("%s<br/>%s") % (heading, Markup("<br/>").join(problems)),
             author_id=self.env.ref('base.partner_root').id,
         )
         self._gelato_schedule_activity(message)

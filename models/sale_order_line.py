@@ -45,17 +45,16 @@ class SaleOrderLine(models.Model):
 
     # === BUSINESS METHODS === #
 
-    def _gelato_out_of_stock_message(self, country=None):
+    def _gelato_out_of_stock_message(self):
         """Say when the line's variant is out of stock at Gelato where the order ships.
 
-        :param res.country country: The destination; defaults to the shipping address's country.
         :rtype: str | None
         """
         self.ensure_one()
         product = self.product_id
         if not product.gelato_product_uid:
             return None
-        country = country if country is not None else self.order_id.partner_shipping_id.country_id
+        country = self.order_id.partner_shipping_id.country_id
         region = utils.stock_region(country.code)
         if product._gelato_availability_in(region) != 'out-of-stock':
             return None
@@ -76,8 +75,7 @@ class SaleOrderLine(models.Model):
         if not self.product_id.gelato_product_uid:
             return None
         country = self.order_id._gelato_shopper_country()
-        if not country or self.product_id._gelato_availability_in(
-                utils.stock_region(country.code)) != 'out-of-stock':
+        if not country or not self.product_id._gelato_out_of_stock_in(country):
             return None
         return self.env._(
             "Out of stock for delivery to %(country)s: please remove it from your cart or "

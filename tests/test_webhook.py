@@ -355,43 +355,53 @@ class TestWebhook(GelatoHttpCase):
 
 @tagged('post_install', '-at_install')
 class TestWebhookConcurrency(TransactionCase):
-    """Two workers receive the same event at the same moment, each in its own transaction."""
+    """Workers receive events at the same moment, each in its own transaction."""
+
+    def setUp(self):
+        super().setUp()
+        self.company_id = self.env.company.id  # read here: the workers run in other threads
+
+    def _receive_in_a_worker(self, payload, outcomes, errors, hold=0):
+        """Receive `payload` in a transaction of its own, as an Odoo worker does: a
+        serialization failure rolls back and replays the request. Each attempt's outcome is
+        appended to `outcomes` (`replayed`, then the event's state); `hold` keeps the
+        transaction open that many seconds before it commits."""
+        try:
+            with self.registry.cursor() as cr:
+                for _attempt in range(5):
+                    # The test holds the registry lock: hand the registry over directly.
+                    cr.transaction = Transaction(self.registry)
+                    env = self.env(cr=cr)
+                    try:
+                        company = env['res.company'].browse(self.company_id)
+                        state = env['gelato.event']._gelato_receive(
+                            company, payload, json.dumps(payload))
+                        env.flush_all()
+                    except psycopg2.errors.SerializationFailure:
+                        outcomes.append('replayed')
+                        cr.rollback()
+                        continue
+                    time.sleep(hold)
+                    outcomes.append(state)
+                    break
+        except Exception as error:  # noqa: BLE001 - reported by the tests' assertions
+            errors.append(error)
 
     def test_same_event_on_two_workers_is_processed_once(self):
-        company_id = self.env.company.id
         payload = {'id': 'evt-concurrent-1', 'event': 'order_status_updated',
                    'orderId': 'unknown-order', 'fulfillmentStatus': 'shipped'}
-        states, errors = [], []
-
-        def worker(hold):
-            try:
-                with self.registry.cursor() as cr:
-                    for _attempt in range(5):
-                        # The test holds the registry lock: hand the registry over directly.
-                        cr.transaction = Transaction(self.registry)
-                        env = self.env(cr=cr)
-                        try:
-                            state = env['gelato.event']._gelato_receive(
-                                env['res.company'].browse(company_id), payload,
-                                json.dumps(payload))
-                            env.flush_all()
-                        except psycopg2.errors.SerializationFailure:
-                            # As Odoo's HTTP layer does: roll back and replay the request.
-                            cr.rollback()
-                            continue
-                        time.sleep(hold)  # The first worker keeps its transaction open a while.
-                        states.append(state)
-                        break
-            except Exception as error:  # noqa: BLE001 - reported by the assertion below
-                errors.append(error)
-
-        first = threading.Thread(target=worker, args=(0.5,))
-        second = threading.Thread(target=worker, args=(0,))
+        outcomes, errors = [], []
+        # The first worker keeps its transaction open a while; the second arrives meanwhile.
+        first = threading.Thread(target=self._receive_in_a_worker,
+                                 args=(payload, outcomes, errors, 0.5))
+        second = threading.Thread(target=self._receive_in_a_worker,
+                                  args=(payload, outcomes, errors))
         first.start()
         time.sleep(0.1)
         second.start()
         first.join()
         second.join()
+        states = [o for o in outcomes if o != 'replayed']
         try:
             self.assertFalse(errors)
             self.assertEqual(sorted(states), ['duplicate', 'ignored'])
@@ -407,7 +417,6 @@ class TestWebhookConcurrency(TransactionCase):
         """A worker processing an event finds the order changed by a concurrent transaction:
         the event is not recorded as failed; the request is replayed, as Odoo's HTTP layer
         does, and processed once."""
-        company_id = self.env.company.id
         with self.registry.cursor() as cr:
             env = self.env(cr=cr)
             partner = env['res.partner'].create({'name': "Concurrent Customer"})
@@ -420,33 +429,14 @@ class TestWebhookConcurrency(TransactionCase):
                    'orderId': 'conc-order-1', 'fulfillmentStatus': 'printed'}
         attempts, errors = [], []
 
-        def worker():
-            try:
-                with self.registry.cursor() as cr:
-                    for _attempt in range(5):
-                        cr.transaction = Transaction(self.registry)
-                        env = self.env(cr=cr)
-                        try:
-                            state = env['gelato.event']._gelato_receive(
-                                env['res.company'].browse(company_id), payload,
-                                json.dumps(payload))
-                            env.flush_all()
-                        except psycopg2.errors.SerializationFailure:
-                            attempts.append('replayed')
-                            cr.rollback()
-                            continue
-                        attempts.append(state)
-                        break
-            except Exception as error:  # noqa: BLE001 - reported by the assertion below
-                errors.append(error)
-
         try:
             with self.registry.cursor() as other, mute_logger('odoo.sql_db'):
                 # Another worker holds the order row, changed but not committed yet; the
                 # serialization failure it causes is expected (and logged by the ORM's flush).
                 other.execute("UPDATE sale_order SET client_order_ref = 'other worker' "
                               "WHERE id = %s", (order_id,))
-                thread = threading.Thread(target=worker)
+                thread = threading.Thread(target=self._receive_in_a_worker,
+                                          args=(payload, attempts, errors))
                 thread.start()
                 time.sleep(0.5)  # the event worker is now waiting for the order row
                 other.commit()
