@@ -1,7 +1,7 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 {
     'name': "Gelato Connector",
-    'version': '19.0.1.0.0',
+    'version': '19.0.2.0.0',
     'summary': "Sell Gelato print-on-demand products from quotations and the webshop",
     'category': 'Sales/Sales',
     'author': "gelato_connector developers",
@@ -17,6 +17,7 @@
         'data/stock_data.xml',
         'data/ir_cron_data.xml',
         'views/gelato_event_views.xml',
+        'views/gelato_order_views.xml',
         'views/product_template_views.xml',
         'views/sale_order_views.xml',
         'views/res_config_settings_views.xml',

@@ -1,6 +1,11 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 """Constants shared by the Gelato connector: API settings, status tables and Gelato's limits."""
 
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+
+# Database errors after which Odoo replays the whole request or job: never kept as a failure.
+RETRYABLE_DB_ERRORS = PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+
 # === API === #
 
 API_URL_TEMPLATE_PARAM = 'gelato_connector.api_url_template'
@@ -23,6 +28,8 @@ CONNECTION_TEST_ENDPOINT = ('shipment', 'GET', '/v1/shipment-methods')
 SENSITIVE_KEYS = {'X-API-KEY', 'gelato_api_key', 'gelato_webhook_secret', 'signature'}
 
 WEBHOOK_ROUTE = '/gelato/webhook'
+# Set by the neutralization of a database copy: nothing is sent to Gelato from it.
+NEUTRALIZED_PARAM = 'gelato_connector.neutralized'
 DASHBOARD_ORDER_URL = 'https://dashboard.gelato.com/orders/{order_id}'
 
 # === PRODUCTS === #
@@ -50,36 +57,87 @@ ADDRESS_LIMITS = {
 
 # === ORDER STATUSES === #
 
-# Gelato's fulfillment statuses, in the order an order normally goes through them. `rank`
-# decides whether a late event may still move an order: only a higher rank wins.
+# Gelato's fulfillment statuses (https://dashboard.gelato.com/docs/orders/order_details/, "Order
+# statuses"), in the order an order normally goes through them.
 ORDER_STATUSES = [
     ('draft', "Draft"),
     ('created', "Created"),
-    ('pending_approval', "Pending Approval"),
-    ('not_connected', "Not Connected"),
+    ('digitizing', "Digitizing"),
     ('uploading', "Uploading"),
+    ('pending_approval', "Pending Approval"),
+    ('pending_personalization', "Pending Personalization"),
+    ('not_connected', "Not Connected"),
+    ('on_hold', "On Hold"),
     ('passed', "Passed"),
     ('in_production', "In Production"),
     ('printed', "Printed"),
     ('shipped', "Shipped"),
     ('in_transit', "In Transit"),
     ('delivered', "Delivered"),
-    ('on_hold', "On Hold"),
-    ('pending_personalization', "Pending Personalization"),
-    ('canceled', "Canceled"),
-    ('failed', "Failed"),
     ('returned', "Returned"),
+    ('failed', "Failed"),
+    ('canceled', "Canceled"),
 ]
 
-# How far along each status is: a late event never moves an order to a lower rank.
-STATUS_RANK = {
-    'draft': 0, 'created': 1, 'pending_approval': 1, 'not_connected': 1, 'uploading': 1,
-    'pending_personalization': 1, 'on_hold': 1, 'passed': 2, 'in_production': 3, 'printed': 4,
-    'shipped': 5, 'in_transit': 6, 'delivered': 7, 'returned': 8, 'failed': 9, 'canceled': 9,
+# The statuses a Gelato order may move to from each status. What is not listed is a late or
+# out-of-order event and changes nothing ("never backwards"). `failed` and `on_hold` are not
+# final: Gelato's support fixes such an order (it moves on) or replaces it by a reorder; a
+# canceled or returned order stays so.
+_BEFORE_PRINT = ('uploading', 'pending_approval', 'pending_personalization', 'not_connected',
+                 'on_hold', 'passed', 'in_production', 'printed')
+_SHIPPING = ('shipped', 'in_transit', 'delivered')
+STATUS_TRANSITIONS = {
+    False: {status for status, _label in ORDER_STATUSES},
+    'draft': {'created', 'digitizing', *_BEFORE_PRINT, *_SHIPPING, 'failed', 'canceled'},
+    'created': {'digitizing', *_BEFORE_PRINT, *_SHIPPING, 'failed', 'canceled'},
+    'digitizing': {*_BEFORE_PRINT, *_SHIPPING, 'failed', 'canceled'},
+    'uploading': {*_BEFORE_PRINT[1:], *_SHIPPING, 'failed', 'canceled'},
+    'pending_approval': {'uploading', *_BEFORE_PRINT[2:], *_SHIPPING, 'failed', 'canceled'},
+    'pending_personalization': {'uploading', *_BEFORE_PRINT[3:], *_SHIPPING, 'failed',
+                                'canceled'},
+    'not_connected': {'uploading', *_BEFORE_PRINT[4:], *_SHIPPING, 'failed', 'canceled'},
+    'on_hold': {'uploading', 'passed', 'in_production', 'printed', *_SHIPPING, 'failed',
+                'canceled'},
+    'passed': {'on_hold', 'in_production', 'printed', *_SHIPPING, 'failed', 'canceled'},
+    'in_production': {'on_hold', 'printed', *_SHIPPING, 'failed', 'canceled'},
+    'printed': {*_SHIPPING, 'failed', 'canceled'},
+    'shipped': {'in_transit', 'delivered', 'returned'},
+    'in_transit': {'delivered', 'returned'},
+    'delivered': {'returned'},
+    'returned': set(),
+    'failed': {'uploading', 'on_hold', 'passed', 'in_production', 'printed', *_SHIPPING,
+               'canceled'},
+    'canceled': set(),
 }
-FINAL_STATUSES = ('delivered', 'returned', 'failed', 'canceled')
+
+# How far along the normal path each status is: the sale's summary shows its least advanced
+# Gelato order.
+STATUS_RANK = {
+    'draft': 0, 'created': 1, 'digitizing': 2, 'uploading': 2, 'pending_approval': 2,
+    'pending_personalization': 2, 'not_connected': 2, 'on_hold': 2, 'passed': 3,
+    'in_production': 4, 'printed': 5, 'shipped': 6, 'in_transit': 7, 'delivered': 8,
+    'returned': 9, 'failed': 2, 'canceled': 10,
+}
+# Statuses a salesperson must look at, most urgent first: the sale's summary shows them first.
+ATTENTION_STATUSES = ('failed', 'on_hold', 'returned', 'not_connected', 'pending_approval')
+# Statuses after which Gelato no longer changes the order by itself.
+FINAL_STATUSES = ('delivered', 'returned', 'canceled')
 SHIPPED_STATUSES = ('shipped', 'in_transit', 'delivered')
-ITEM_STATUS_RANK = STATUS_RANK
+# Statuses in which Gelato still cancels an order on request ("An order can only be canceled
+# ... before it moves into production", docs/orders/order_details/).
+CANCELABLE_STATUSES = ('draft', 'created', 'digitizing', 'uploading', 'pending_approval',
+                       'pending_personalization', 'not_connected', 'on_hold', 'passed',
+                       'failed')
+
+# === ORDERS === #
+
+# Gelato's order `metadata` entries that say which database and sale order an order comes from.
+METADATA_DATABASE_KEY = 'odooDatabase'
+METADATA_SALE_ORDER_KEY = 'odooSaleOrder'
+# The longest orderReferenceId built from a sale order's name.
+REFERENCE_MAX_LENGTH = 64
+# Seconds a Gelato shipping quote serves the same cart content and address.
+QUOTE_CACHE_SECONDS = 600
 
 # === OUTBOX === #
 
@@ -96,18 +154,28 @@ STOCK_STATUSES = [
     ('in-stock', "In stock"),
     ('out-of-stock-replenishable', "Out of stock, replenishable"),
     ('out-of-stock', "Out of stock"),
+    ('non-stockable', "Made to order"),
+    ('not-supported', "Not supported"),
 ]
-EU_COUNTRIES = {
-    'AT', 'BE', 'BG', 'HR', 'CY', 'CZ', 'DK', 'EE', 'FI', 'FR', 'DE', 'GR', 'HU', 'IE', 'IT',
-    'LV', 'LT', 'LU', 'MT', 'NL', 'PL', 'PT', 'RO', 'SK', 'SI', 'ES', 'SE',
+# Gelato's stock regions and the destination countries each serves (ISO 3166-1 alpha-2), from
+# https://dashboard.gelato.com/docs/products/stock/region-availability/. The United States and
+# Canada share one region, `US-CA`; the United Kingdom's region is `UK` (its country code `GB`);
+# every other country is `ROW` (rest of the world).
+STOCK_REGIONS = ('EU', 'UK', 'US-CA', 'OC', 'AS', 'SA', 'ROW')
+_REGION_COUNTRIES = {
+    'US-CA': 'US CA',
+    'UK': 'GB',
+    'OC': 'AU NZ',
+    'SA': 'BR AR BO CL CO EC GY PY PE SR UY VE',
+    'AS': 'SG VN BN KH CN ID JP LA TH TW KR MM PH MY',
+    'EU': 'AL AD AT BY BE BA BG HR CY CZ DK EE FI FR GE DE GR HU IS IE IT XK LV LI LT LU MT MD '
+          'MC ME NL MK NO PL PT RO RU SM RS SK SI ES SE CH TR UA VA',
 }
-# Gelato's stock region of a destination country; `ROW` (rest of the world) otherwise.
 COUNTRY_STOCK_REGIONS = {
-    **{code: 'EU' for code in EU_COUNTRIES},
-    'US': 'US', 'CA': 'CA', 'GB': 'UK', 'AU': 'OC', 'NZ': 'OC',
-    'JP': 'AS', 'SG': 'AS', 'IN': 'AS', 'CN': 'AS', 'KR': 'AS',
-    'BR': 'SA', 'AR': 'SA', 'CL': 'SA', 'CO': 'SA',
+    code: region for region, codes in _REGION_COUNTRIES.items() for code in codes.split()
 }
+# Destinations Gelato does not serve at all (same page).
+UNSUPPORTED_COUNTRIES = {'AX', 'IO', 'TF', 'HM', 'IM', 'NF', 'GS', 'TK', 'UM'}
 
 # === WEBHOOK EVENTS === #
 

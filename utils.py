@@ -1,6 +1,8 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 """Small pure helpers."""
 
+import re
+
 
 def notification(kind, title, message, sticky=False, next_action=None):
     """Return a client action that shows a notification to the user.
@@ -96,27 +98,6 @@ def safe_url(url):
     return None
 
 
-def extract_tracking(items):
-    """Collect `(tracking code, tracking URL or None)` pairs from Gelato's order items.
-
-    Accepts the `items` of an order (each with `fulfillments`) and skips whatever is malformed.
-    Codes keep their first-seen order and appear once.
-
-    :param list items: Gelato's items.
-    :rtype: list[tuple[str, str | None]]
-    """
-    found = {}
-    for item in items if isinstance(items, list) else []:
-        fulfillments = item.get('fulfillments') if isinstance(item, dict) else None
-        for fulfillment in fulfillments if isinstance(fulfillments, list) else []:
-            if not isinstance(fulfillment, dict):
-                continue
-            code = fulfillment.get('trackingCode')
-            if isinstance(code, (str, int)) and str(code).strip():
-                found.setdefault(str(code).strip()[:128], safe_url(fulfillment.get('trackingUrl')))
-    return list(found.items())
-
-
 def clean_str(value, max_length=255):
     """Return a stripped string from a payload value, or None for anything else.
 
@@ -139,3 +120,22 @@ def record_id(value):
     if value and value.isdigit() and 0 < int(value) < 2**31:
         return int(value)
     return None
+
+
+_GELATO_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9_-]{0,127}')
+
+
+def gelato_id(value):
+    """Return a Gelato identifier (order id, template id...) fit to become part of a URL path,
+    or None: letters, digits, `-` and `_` only, as Gelato's ids are (UUIDs)."""
+    value = clean_str(value, 256)
+    return value if value and _GELATO_ID.fullmatch(value) else None
+
+
+def plain_text(text, max_length=2000):
+    """Return text from outside (Gelato's comments) as plain text: markup and links dropped."""
+    if not isinstance(text, str):
+        return ''
+    text = re.sub(r'<[^>]*>', ' ', text)
+    text = re.sub(r'(?i)\b(?:https?|ftp)://\S+', '', text)
+    return ' '.join(text.split())[:max_length]

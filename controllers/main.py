@@ -3,7 +3,7 @@
 import json
 import logging
 
-from odoo import http
+from odoo import SUPERUSER_ID, http
 from odoo.http import request
 
 from odoo.addons.gelato_connector import const
@@ -40,9 +40,10 @@ class GelatoController(http.Controller):
         if not isinstance(payload, dict) or not self._is_key(payload.get('id')) \
                 or not self._is_key(payload.get('event')):
             return self._answer(400, 'invalid_event', "Expected a JSON object with id and event.")
-        # The events are the company's, processed with its rights: no user is behind a webhook.
-        state = request.env['gelato.event'].sudo().with_company(company)._gelato_receive(
-            company, payload, raw.decode('utf-8', 'replace'))
+        # No user is behind a webhook: the event is processed as OdooBot (what it validates and
+        # posts is authored by OdooBot, never by the public user), for the company it is for.
+        state = request.env['gelato.event'].with_user(SUPERUSER_ID).with_company(company) \
+            ._gelato_receive(company, payload, raw.decode('utf-8', 'replace'))
         return request.make_json_response({'status': state})
 
     @staticmethod

@@ -37,33 +37,27 @@ class DeliveryCarrier(models.Model):
         return carriers.filtered(lambda c: (c.delivery_type == 'gelato') == is_gelato)
 
     def gelato_rate_shipment(self, order):
-        """Ask Gelato's quote API for the price of shipping the order with this service type.
+        """Price the shipping of the order with this service type, from Gelato's quote.
 
         Called by `delivery`'s `rate_shipment`. The price is the sum, over Gelato's quotes (one per
-        production site), of the cheapest method of this type, in the order's currency. The
-        method is remembered on the order for when it is sent.
+        production site), of the cheapest method of this type, in the order's currency. One quote
+        of Gelato serves both Gelato delivery methods (`sale.order._gelato_quote`); rating writes
+        nothing else on the order: the shipment method is fixed when a delivery method is set.
 
         :param sale.order order: The order to ship.
         :return: `{'success', 'price', 'error_message', 'warning_message'}`
         :rtype: dict
         """
         self.ensure_one()
-        if problems := order._gelato_address_problems():
-            return self._gelato_rate_failure(' '.join(problems))
         if not order._gelato_lines():
             return self._gelato_rate_failure(self.env._("The order has no Gelato product."))
+        if problems := order._gelato_address_problems():
+            return self._gelato_rate_failure(' '.join(problems))
         try:
-            quote = self._gelato_request(
-                'order', 'POST', '/v4/orders:quote', json=order._gelato_prepare_quote_payload(),
-                company=order.company_id, safe=True,
-            )
+            quotes = order._gelato_quote()
         except UserError as error:  # Gelato's refusal, or an address that cannot be sent.
             return self._gelato_rate_failure(error.args[0])
-
-        total, method_uids = 0.0, set()
-        quotes = quote.get('quotes') if isinstance(quote, dict) else None
-        if not isinstance(quotes, list) or not quotes:
-            return self._gelato_rate_failure(self.env._("Gelato sent no shipping quote."))
+        total = 0.0
         for entry in quotes:
             methods = [
                 m for m in (entry.get('shipmentMethods') or []) if isinstance(m, dict)
@@ -78,11 +72,10 @@ class DeliveryCarrier(models.Model):
                     country=order.partner_shipping_id.country_id.name,
                 ))
             cheapest = min(methods, key=lambda m: m['price'])
-            total += order._gelato_convert_amount(cheapest['price'], cheapest.get('currency'))
-            method_uids.add(cheapest.get('shipmentMethodUid') or self.gelato_shipping_service_type)
-        order.gelato_shipment_method_uid = (
-            method_uids.pop() if len(method_uids) == 1 else self.gelato_shipping_service_type
-        )
+            try:
+                total += order._gelato_convert_amount(cheapest['price'], cheapest.get('currency'))
+            except UserError as error:
+                return self._gelato_rate_failure(error.args[0])
         return {'success': True, 'price': total, 'error_message': False, 'warning_message': False}
 
     def gelato_send_shipping(self, pickings):
@@ -91,8 +84,10 @@ class DeliveryCarrier(models.Model):
                 for picking in pickings]
 
     def gelato_get_tracking_link(self, picking):
-        """Return the first tracking URL Gelato sent for the picking. Called by `delivery`."""
-        return picking.gelato_tracking_urls.split()[0] if picking.gelato_tracking_urls else False
+        """Return the tracking link of the Gelato package the delivery left with. Called by
+        `delivery` for the delivery's Tracking button."""
+        urls = picking.sudo().gelato_package_ids.filtered('tracking_url').mapped('tracking_url')
+        return urls[0] if urls else False
 
     def gelato_cancel_shipment(self, pickings):
         """Cancellation goes through the sales order. Called by `delivery`."""

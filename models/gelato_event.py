@@ -48,7 +48,11 @@ class GelatoEvent(models.Model):
     product_tmpl_ids = fields.Many2many(
         'product.template', string="Products", readonly=True,
     )
-    gelato_order_id = fields.Char(string="Gelato Order", readonly=True)
+    gelato_order_id = fields.Char(string="Gelato Order ID", readonly=True)
+    order_id = fields.Many2one(
+        'gelato.order', string="Gelato Order", readonly=True, index='btree_not_null',
+        ondelete='set null',
+    )
     attempts = fields.Integer(readonly=True, default=0)
     next_retry_at = fields.Datetime(string="Next Retry", readonly=True)
     processed_at = fields.Datetime(readonly=True)
@@ -168,88 +172,78 @@ class GelatoEvent(models.Model):
     # === BUSINESS METHODS: ORDER EVENTS === #
 
     def _gelato_find_order(self, data, found):
-        """Find the sales order an event is about: Gelato's order id first, then the reference.
+        """Find the Gelato order an event is about, by Gelato's order id; an order this database
+        sent under the event's reference but does not know yet (a connected order, a reorder) is
+        adopted.
 
-        :return: The order (empty when Odoo does not know it).
-        :rtype: sale.order
+        :return: The record (empty when the event is about an order this database did not send).
+        :rtype: gelato.order
         """
-        SaleOrder = self.env['sale.order']
-        gelato_id = utils.clean_str(data.get('orderId'))
+        gelato_id = utils.gelato_id(data.get('orderId'))
         reference = utils.clean_str(data.get('orderReferenceId'))
-        domain_company = [('company_id', '=', self.company_id.id)]
-        order = SaleOrder
         if gelato_id:
-            order = SaleOrder.search(domain_company + [('gelato_order_id', '=', gelato_id)],
-                                     limit=1)
             found['gelato_order_id'] = gelato_id
-        if not order and reference:
-            order = SaleOrder.search(domain_company + [('name', '=', reference)], limit=1)
-            if order and gelato_id and order.gelato_order_id and order.gelato_order_id != gelato_id:
-                order = SaleOrder  # Another Gelato order with the same reference.
+        order, why = self.env['gelato.order']._gelato_find(self.company_id, gelato_id, reference)
         if order:
-            found['sale_order_id'] = order.id
+            found['order_id'] = order.id
+            found['sale_order_id'] = order.sale_order_id.id
+        else:
+            found['error'] = why
         return order
 
     def _gelato_ignore(self, reason, found):
         found['error'] = reason
         return 'ignored'
 
-    def _gelato_unknown_order(self, data, found):
-        return self._gelato_ignore(self.env._(
-            "No sales order of %(company)s matches the Gelato order %(order)s (reference "
-            "%(reference)s): a test notification or an order placed outside Odoo.",
-            company=self.company_id.name, order=utils.clean_str(data.get('orderId')) or '-',
-            reference=utils.clean_str(data.get('orderReferenceId')) or '-',
-        ), found)
-
     def _gelato_handle_order_status_updated(self, data, found):
         order = self._gelato_find_order(data, found)
         if not order:
-            return self._gelato_unknown_order(data, found)
-        items = data.get('items') if isinstance(data.get('items'), list) else []
-        for item in items:
-            if isinstance(item, dict):
-                line = order._gelato_line_for_item(item.get('itemReferenceId'))
-                if line:
-                    line._gelato_apply_item_status(item.get('fulfillmentStatus'))
+            return 'ignored'
         status = utils.clean_str(data.get('fulfillmentStatus'))
-        if status not in const.STATUS_RANK:
+        if status not in const.STATUS_TRANSITIONS:
             return self._gelato_ignore(
-                self.env._("Unknown Gelato status %s.", status or '-'), found)
-        order._gelato_apply_status(
-            status, tracking=utils.extract_tracking(items),
-            reason=utils.clean_str(data.get('comment'), 1000),
-        )
+                self.env._("Gelato sent a status it does not document: %s.", status or '-'), found)
+        # Tracking first: a "shipped" status then finds the packages it ships.
+        order._gelato_apply_fulfillments(data.get('items'))
+        if not order._gelato_set_status(status):
+            if order.status != status:
+                return self._gelato_ignore(self.env._(
+                    "Late or out-of-order status %(status)s: the order is already %(current)s.",
+                    status=status, current=order.status or '-'), found)
         return None
 
     def _gelato_handle_order_item_status_updated(self, data, found):
         order = self._gelato_find_order(data, found)
         if not order:
-            return self._gelato_unknown_order(data, found)
-        line = order._gelato_line_for_item(data.get('itemReferenceId'))
-        if not line:
-            return self._gelato_ignore(self.env._("The order has no line for this item."), found)
-        line._gelato_apply_item_status(
-            utils.clean_str(data.get('status')), comment=utils.clean_str(data.get('comment'), 1000))
+            return 'ignored'
+        status = utils.clean_str(data.get('status')) or utils.clean_str(
+            data.get('fulfillmentStatus'))
+        if status not in const.STATUS_TRANSITIONS:
+            return self._gelato_ignore(
+                self.env._("Gelato sent a status it does not document: %s.", status or '-'), found)
+        changed = order._gelato_apply_item_status(
+            utils.clean_str(data.get('itemReferenceId')), status,
+            comment=utils.plain_text(data.get('comment'), 1000) or None)
+        if changed is None:
+            return self._gelato_ignore(self.env._("The order has no such item."), found)
         return None
 
     def _gelato_handle_order_item_tracking_code_updated(self, data, found):
         order = self._gelato_find_order(data, found)
         if not order:
-            return self._gelato_unknown_order(data, found)
-        line = order._gelato_line_for_item(data.get('itemReferenceId'))
-        if not line:
-            return self._gelato_ignore(self.env._("The order has no line for this item."), found)
+            return 'ignored'
         code = utils.clean_str(data.get('trackingCode'), 128)
         if not code:
             return self._gelato_ignore(self.env._("The event carries no tracking code."), found)
-        line._gelato_ship([(code, utils.safe_url(data.get('trackingUrl')))])
+        if not order._gelato_apply_tracking(utils.clean_str(data.get('itemReferenceId')), code,
+                                            data.get('trackingUrl')):
+            return self._gelato_ignore(self.env._("The order has no such item."), found)
         return None
 
     def _gelato_handle_order_delivery_estimate_updated(self, data, found):
         order = self._gelato_find_order(data, found)
         if not order:
-            return self._gelato_unknown_order(data, found)
+            return 'ignored'
         if not order._gelato_apply_delivery_estimate(data.get('minDeliveryDate'),
                                                      data.get('maxDeliveryDate')):
             return self._gelato_ignore(self.env._("The estimate carries no new date."), found)

@@ -19,6 +19,12 @@ class ResCompany(models.Model):
         string="Gelato Webhook Secret", groups='base.group_system', copy=False,
         help="The value of the `signature` header Gelato sends with each webhook.",
     )
+    gelato_responsible_id = fields.Many2one(
+        'res.users', string="Gelato Responsible",
+        domain="[('share', '=', False), ('company_ids', 'in', id)]",
+        help="Who gets the to-dos about Gelato orders that have no salesperson and no sales "
+             "team leader.",
+    )
 
     # === CRUD METHODS === #
 

@@ -68,3 +68,29 @@ class ResPartner(models.Model):
             'email': (self.email or email or '').strip(),
             'phone': (self.phone or '').strip()[:limits['phone']],
         }
+
+    def _gelato_prepare_return_address_payload(self, company):
+        """Return the company's address as Gelato's `returnAddress`, or None when it is not
+        complete enough to be one. Empty fields are left out rather than sent as "".
+
+        :param res.company company: The company whose name goes on the parcel.
+        :rtype: dict | None
+        """
+        self.ensure_one()
+        if not (self.street and self.city and self.country_id):
+            return None
+        limits = const.ADDRESS_LIMITS
+        line1, line2 = utils.fit_address_lines(self.street, self.street2 or '',
+                                               limits['addressLine1'])
+        address = {
+            'companyName': (company.name or '')[:limits['companyName']],
+            'addressLine1': line1,
+            'addressLine2': line2[:limits['addressLine2']],
+            'city': self.city.strip()[:limits['city']],
+            'postCode': (self.zip or '').strip()[:limits['postCode']],
+            'state': self.state_id.code or '',
+            'country': self.country_id.code,
+            'email': (self.email or '').strip(),
+            'phone': (self.phone or '').strip()[:limits['phone']],
+        }
+        return {key: value for key, value in address.items() if value}

@@ -1,5 +1,7 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
+import hashlib
+import json
 import logging
 from datetime import timedelta
 
@@ -19,22 +21,26 @@ class SaleOrder(models.Model):
     _name = 'sale.order'
     _inherit = ['sale.order', 'gelato.api.mixin']
 
+    gelato_order_ids = fields.One2many(
+        'gelato.order', 'sale_order_id', string="Gelato Orders", readonly=True, copy=False,
+    )
+    gelato_order_count = fields.Integer(compute='_compute_gelato_order_count')
+    # The sale's summary of its Gelato orders (connected orders and reorders each have theirs).
     gelato_order_id = fields.Char(
-        string="Gelato Order", copy=False, readonly=True, index='btree_not_null', tracking=True,
+        string="Gelato Order", compute='_compute_gelato_summary', store=True,
+        index='btree_not_null',
+        help="Gelato's id of the main Gelato order of the sale.",
     )
-    # Not tracked: every step would post a message. The notable steps (shipped, delivered,
-    # canceled, failed, returned) post their own, and every event is in the Gelato event log.
     gelato_status = fields.Selection(
-        string="Gelato Status", selection=const.ORDER_STATUSES, copy=False, readonly=True,
+        string="Gelato Status", selection=const.ORDER_STATUSES, compute='_compute_gelato_summary',
+        store=True,
+        help="Where the sale stands at Gelato: the status that needs attention if any, else the "
+             "least advanced of its Gelato orders.",
     )
-    gelato_min_delivery_date = fields.Date(string="Gelato Delivery From", copy=False, readonly=True)
+    gelato_min_delivery_date = fields.Date(
+        string="Gelato Delivery From", compute='_compute_gelato_summary', store=True)
     gelato_max_delivery_date = fields.Date(
-        string="Gelato Delivery Until", copy=False, readonly=True,
-    )
-    gelato_shipment_method_uid = fields.Char(
-        string="Gelato Shipment Method", copy=False,
-        help="The Gelato shipment method chosen when the shipping rate was computed.",
-    )
+        string="Gelato Delivery Until", compute='_compute_gelato_summary', store=True)
     gelato_outbox_state = fields.Selection(
         string="Gelato Sending",
         selection=[
@@ -42,14 +48,23 @@ class SaleOrder(models.Model):
             ('sent', "Sent"),
             ('error', "Needs attention"),  # refused by Gelato, or not sendable as it is
         ],
-        copy=False, readonly=True, index='btree_not_null',
+        compute='_compute_gelato_summary', store=True, index='btree_not_null',
     )
-    gelato_send_attempts = fields.Integer(copy=False, readonly=True)
-    gelato_next_attempt_at = fields.Datetime(string="Next Attempt", copy=False, readonly=True)
-    gelato_last_error = fields.Text(string="Last Gelato Error", copy=False, readonly=True)
+    gelato_last_error = fields.Text(
+        string="Last Gelato Error", compute='_compute_gelato_summary', store=True)
     gelato_last_update_at = fields.Datetime(
-        string="Last Heard from Gelato", copy=False, readonly=True,
+        string="Last Heard from Gelato", compute='_compute_gelato_summary', store=True)
+    gelato_shipment_method_uid = fields.Char(
+        string="Gelato Shipment Method", copy=False, readonly=True,
+        help="The Gelato shipment method sent with the order: fixed when the delivery method is "
+             "set on the order, whatever rates were shown before.",
     )
+    gelato_shipment_method_name = fields.Char(
+        string="Gelato Shipping", compute='_compute_gelato_shipment_method_name')
+    # One quote of Gelato serves both Gelato delivery methods for a while (see _gelato_quote).
+    gelato_quote_key = fields.Char(copy=False, readonly=True)
+    gelato_quote = fields.Json(copy=False, readonly=True)
+    gelato_quote_at = fields.Datetime(copy=False, readonly=True)
     gelato_dashboard_url = fields.Char(
         string="Gelato Dashboard", compute='_compute_gelato_dashboard_url',
     )
@@ -59,6 +74,50 @@ class SaleOrder(models.Model):
     )
 
     # === COMPUTE METHODS === #
+
+    @api.depends('gelato_order_ids')
+    def _compute_gelato_order_count(self):
+        for order in self:
+            order.gelato_order_count = len(order.gelato_order_ids)
+
+    @api.depends('gelato_order_ids.state', 'gelato_order_ids.status',
+                 'gelato_order_ids.gelato_id', 'gelato_order_ids.min_delivery_date',
+                 'gelato_order_ids.max_delivery_date', 'gelato_order_ids.last_error',
+                 'gelato_order_ids.last_update_at')
+    def _compute_gelato_summary(self):
+        for order in self:
+            active = order._gelato_active_orders()
+            summary = active.filtered(lambda o: o.status != 'canceled') or active
+            main = summary.filtered('gelato_id').sorted('id')[:1]
+            statuses = [o.status for o in summary if o.status]
+            attention = next((s for s in const.ATTENTION_STATUSES if s in statuses), None)
+            status = attention or min(statuses, key=const.STATUS_RANK.get, default=False)
+            states = set(active.mapped('state'))
+            order.gelato_order_id = main.gelato_id or \
+                order.gelato_order_ids.filtered('gelato_id').sorted('id', reverse=True)[:1].gelato_id
+            order.gelato_status = status or False
+            order.gelato_min_delivery_date = min(
+                (d for d in summary.mapped('min_delivery_date') if d), default=False)
+            order.gelato_max_delivery_date = max(
+                (d for d in summary.mapped('max_delivery_date') if d), default=False)
+            order.gelato_outbox_state = 'error' if 'error' in states else \
+                'pending' if 'pending' in states else 'sent' if 'sent' in states else False
+            order.gelato_last_error = '\n'.join(
+                e for e in active.filtered(lambda o: o.state in ('pending', 'error'))
+                .mapped('last_error') if e) or False
+            order.gelato_last_update_at = max(
+                (d for d in active.mapped('last_update_at') if d), default=False)
+
+    @api.depends('gelato_shipment_method_uid', 'carrier_id', 'gelato_order_ids.shipment_method_name')
+    def _compute_gelato_shipment_method_name(self):
+        for order in self:
+            sent = order._gelato_active_orders().filtered('shipment_method_name')[:1]
+            if sent:
+                order.gelato_shipment_method_name = sent.shipment_method_name
+            elif order.carrier_id.delivery_type == 'gelato':
+                order.gelato_shipment_method_name = order.carrier_id.name
+            else:
+                order.gelato_shipment_method_name = False
 
     @api.depends('gelato_order_id')
     def _compute_gelato_dashboard_url(self):
@@ -144,35 +203,43 @@ class SaleOrder(models.Model):
                 + '\n- '.join(problems)
             )
         res = super().action_confirm()
-        ready = gelato_orders.filtered(lambda o: o not in held)
-        ready._gelato_enqueue()
-        for order, order_problems in held.items():
-            order._gelato_needs_attention(
-                self.env._("The order is paid but cannot be sent to Gelato yet. Fix it, then "
-                           "press \"Send to Gelato\"."),
-                order_problems,
-            )
+        for order in gelato_orders:
+            record = order._gelato_enqueue()
+            if order in held:
+                record._gelato_needs_attention(
+                    self.env._("The order is paid but cannot be sent to Gelato yet. Fix it, then "
+                               "press \"Send to Gelato\"."),
+                    held[order],
+                )
         return res
 
     def action_gelato_send(self):
-        """Send the order to Gelato again (after fixing what Gelato refused)."""
-        for order in self:
-            if order.gelato_order_id or order.state != 'sale':
-                continue
-            problems = order._gelato_readiness_problems()
-            if problems:
-                raise ValidationError('\n'.join(problems))
-            order.write({
-                'gelato_outbox_state': 'pending', 'gelato_next_attempt_at': fields.Datetime.now(),
-                'gelato_send_attempts': 0,
-            })
-        self._gelato_send_pending()
-        return True
+        """Send the order's waiting or refused Gelato orders again: "Send to Gelato"."""
+        self.check_access('write')
+        records = self._gelato_active_orders().filtered(lambda o: o.state in ('pending', 'error'))
+        if not records:
+            for order in self.filtered(lambda o: o.state == 'sale' and o._gelato_is_gelato_order()
+                                       and not o._gelato_active_orders()):
+                if problems := order._gelato_readiness_problems():
+                    raise ValidationError('\n'.join(problems))
+                records |= order._gelato_enqueue()
+        return records.action_send_again()
 
     def action_gelato_refresh(self):
-        """Ask Gelato for the order's state now and apply it."""
-        self.filtered('gelato_order_id')._gelato_reconcile()
-        return True
+        """Ask Gelato for the sale's Gelato orders now and say what changed: "Ask Gelato now"."""
+        return self._gelato_active_orders().action_refresh()
+
+    def action_view_gelato_orders(self):
+        """Open the Gelato orders of the sale."""
+        self.ensure_one()
+        return {
+            'type': 'ir.actions.act_window',
+            'name': self.env._("Gelato Orders"),
+            'res_model': 'gelato.order',
+            'view_mode': 'list,form',
+            'domain': [('sale_order_id', '=', self.id)],
+            'context': {'create': False},
+        }
 
     def action_view_gelato_events(self):
         """Open the Gelato events of the order."""
@@ -187,13 +254,32 @@ class SaleOrder(models.Model):
         }
 
     def _action_cancel(self):
-        """Override of `sale` to cancel the order on Gelato first.
+        """Override of `sale` to cancel the sale's Gelato orders first.
 
-        When Gelato refuses (production started), the cancellation stops with Gelato's reason.
+        When Gelato refuses one (production started), the cancellation stops with Gelato's
+        reason and nothing is canceled in Odoo.
         """
-        for order in self.filtered(lambda o: o.gelato_order_id or o.gelato_outbox_state):
-            order._gelato_cancel_remote()
+        records = self._gelato_active_orders().filtered(lambda o: o.status != 'canceled')
+        records._gelato_cancel_remote()
         return super()._action_cancel()
+
+    def set_delivery_line(self, carrier, amount):
+        """Override of `delivery` to fix the Gelato shipment method when the delivery method is
+        set on the order (backend wizard, webshop, express checkout): what the user chose is
+        what Gelato receives, whatever rates were shown before."""
+        res = super().set_delivery_line(carrier, amount)
+        for order in self:
+            method = order._gelato_pick_shipment_method(carrier) \
+                if carrier.delivery_type == 'gelato' else False
+            if order.gelato_shipment_method_uid != method:
+                order.gelato_shipment_method_uid = method
+        return res
+
+    def _remove_delivery_line(self):
+        """Override of `delivery` to forget the Gelato shipment method with the delivery line."""
+        res = super()._remove_delivery_line()
+        self.filtered('gelato_shipment_method_uid').gelato_shipment_method_uid = False
+        return res
 
     # === BUSINESS METHODS: CHECKS === #
 
@@ -325,10 +411,6 @@ class SaleOrder(models.Model):
 
     # === BUSINESS METHODS: PAYLOADS === #
 
-    def _gelato_reference(self):
-        """The `orderReferenceId` Gelato keeps for the order: its reference in Odoo."""
-        return self.name
-
     def _gelato_prepare_items_payload(self, with_files=True):
         """Return the order's Gelato lines as Gelato items, each mapped back to its line.
 
@@ -354,47 +436,35 @@ class SaleOrder(models.Model):
         """Return the body of a `POST /v4/orders:quote` for the shipping rate."""
         self.ensure_one()
         return {
-            'orderReferenceId': self._gelato_reference(),
+            'orderReferenceId': self.name,
             'customerReferenceId': f'odoo-partner-{self.partner_id.id}',
             'currency': self.currency_id.name,
             'allowMultipleQuotes': True,
             'recipient': self.partner_shipping_id._gelato_prepare_address_payload(
                 email=self.partner_id.email),
-            'products': [
-                {k: v for k, v in item.items()}
-                for item in self._gelato_prepare_items_payload(with_files=False)
-            ],
+            'products': self._gelato_prepare_items_payload(with_files=False),
         }
 
-    def _gelato_prepare_order_payload(self):
-        """Return the body of the `POST /v4/orders` that creates the order on Gelato."""
+    def _gelato_prepare_order_payload(self, gelato_order):
+        """Return the body of the `POST /v4/orders` that creates a Gelato order of the sale.
+
+        :param gelato.order gelato_order: The record being sent (its reference and metadata).
+        """
         self.ensure_one()
-        company_partner = self.company_id.partner_id
         payload = {
             'orderType': 'order',
-            'orderReferenceId': self._gelato_reference(),
+            'orderReferenceId': gelato_order.reference,
             'customerReferenceId': f'odoo-partner-{self.partner_id.id}',
             'currency': self.currency_id.name,
             'items': self._gelato_prepare_items_payload(),
-            'shipmentMethodUid': self.gelato_shipment_method_uid or self._gelato_service_type(),
+            'shipmentMethodUid': gelato_order.shipment_method_uid or self._gelato_service_type(),
             'shippingAddress': self.partner_shipping_id._gelato_prepare_address_payload(
                 email=self.partner_id.email),
+            'metadata': gelato_order._gelato_metadata(),
         }
-        if company_partner.street and company_partner.city and company_partner.country_id:
-            limits = const.ADDRESS_LIMITS
-            line1, line2 = utils.fit_address_lines(
-                company_partner.street, company_partner.street2 or '', limits['addressLine1'])
-            payload['returnAddress'] = {
-                'companyName': (self.company_id.name or '')[:limits['companyName']],
-                'addressLine1': line1,
-                'addressLine2': line2[:limits['addressLine2']],
-                'city': company_partner.city[:limits['city']],
-                'postCode': (company_partner.zip or '')[:limits['postCode']],
-                'state': company_partner.state_id.code or '',
-                'country': company_partner.country_id.code,
-                'email': company_partner.email or '',
-                'phone': (company_partner.phone or '')[:limits['phone']],
-            }
+        if return_address := self.company_id.partner_id._gelato_prepare_return_address_payload(
+                self.company_id):
+            payload['returnAddress'] = return_address
         return payload
 
     def _gelato_service_type(self):
@@ -416,236 +486,147 @@ class SaleOrder(models.Model):
         return source._convert(float(amount), currency, self.company_id,
                                self.date_order or fields.Date.today())
 
-    # === BUSINESS METHODS: OUTBOX === #
+    # === BUSINESS METHODS: SHIPPING QUOTE === #
 
-    def _gelato_enqueue(self):
-        """Put the orders in Gelato's outbox and send them right after the transaction commits.
+    def _gelato_quote_key(self):
+        """What a Gelato quote depends on: the shipping address, the goods and the currency."""
+        self.ensure_one()
+        payload = self._gelato_prepare_quote_payload()
+        payload.pop('orderReferenceId')
+        return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
-        Confirmation never waits for Gelato: if Gelato is down, the scheduled action
-        `ir_cron_gelato_outbox` sends the orders later.
-        """
-        if not self:
-            return
-        self.write({
-            'gelato_outbox_state': 'pending', 'gelato_send_attempts': 0,
-            'gelato_next_attempt_at': fields.Datetime.now(), 'gelato_last_error': False,
-        })
-        order_ids, dbname = self.ids, self.env.cr.dbname
-        uid, context = self.env.uid, dict(self.env.context)
+    def _gelato_quote(self):
+        """Return Gelato's shipping quotes for the order, asking Gelato at most once per cart
+        content and shipping address for `QUOTE_CACHE_SECONDS`: one call serves both Gelato
+        delivery methods.
 
-        def send_after_commit():
-            # A new cursor: the confirmation's transaction is over.
-            from odoo.modules.registry import Registry  # noqa: PLC0415
-            with Registry(dbname).cursor() as cr:
-                env = api.Environment(cr, uid, context)
-                env['sale.order'].browse(order_ids)._gelato_send_pending()
-
-        self.env.cr.postcommit.add(send_after_commit)
-
-    @api.model
-    def _cron_gelato_outbox(self, limit=50):
-        """Send the orders waiting in the outbox whose next attempt is due."""
-        orders = self.sudo().search([
-            ('gelato_outbox_state', '=', 'pending'), ('state', '=', 'sale'),
-            '|', ('gelato_next_attempt_at', '=', False),
-            ('gelato_next_attempt_at', '<=', fields.Datetime.now()),
-        ], limit=limit, order='gelato_next_attempt_at, id')
-        orders._gelato_send_pending()
-
-    def _gelato_send_pending(self):
-        """Send each pending order to Gelato, one order per transaction when not under test.
-
-        Each order is locked first (`FOR UPDATE SKIP LOCKED`): two workers never send the same
-        order at the same time, and the one that finds it locked moves on.
-        """
-        auto_commit = not modules.module.current_test
-        # The lock below reads the database: what was just written must be there.
-        self.env['sale.order'].flush_model(['gelato_outbox_state'])
-        for order in self:
-            self.env.cr.execute(
-                "SELECT id FROM sale_order WHERE id = %s AND gelato_outbox_state = 'pending' "
-                "FOR UPDATE SKIP LOCKED", (order.id,),
-            )
-            if not self.env.cr.fetchone():
-                continue
-            order.invalidate_recordset()
-            order._gelato_send_one()
-            if auto_commit:
-                self.env.cr.commit()
-
-    def _gelato_send_one(self):
-        """Create the order on Gelato, unless Gelato already has it.
-
-        Gelato is searched for the order's reference before anything is created, so that an
-        order created by an attempt whose answer was lost (a crash, a timeout) is adopted rather
-        than created twice.
+        :return: Gelato's `quotes` list.
+        :rtype: list[dict]
+        :raise UserError: When Gelato refuses, cannot be reached, or sends no quote.
         """
         self.ensure_one()
-        self.gelato_send_attempts += 1
-        try:
-            gelato_id = self._gelato_find_remote_order()
-            if not gelato_id:
-                answer = self._gelato_request(
-                    'order', 'POST', '/v4/orders', json=self._gelato_prepare_order_payload(),
-                    company=self.company_id, safe=False,
-                )
-                gelato_id = answer.get('id') if isinstance(answer, dict) else None
-                if not isinstance(gelato_id, str) or not gelato_id:
-                    raise GelatoError(self.env._(
-                        "Gelato accepted the order but sent no order id; it will be looked up "
-                        "by its reference at the next attempt."), transient=True)
-                self._gelato_apply_remote_order(answer)
-        except GelatoError as error:
-            self._gelato_record_failure(error)
-            return False
-        except UserError as error:  # The order cannot be expressed for Gelato (address...).
-            self._gelato_record_failure(GelatoError(error.args[0]))
-            return False
-        self.write({
-            'gelato_order_id': gelato_id, 'gelato_outbox_state': 'sent',
-            'gelato_last_error': False, 'gelato_next_attempt_at': False,
-            'gelato_last_update_at': fields.Datetime.now(),
-        })
-        if not self.gelato_status:
-            self.gelato_status = 'created'
-        self.message_post(
-            body=Markup("%s") % self.env._("The order was sent to Gelato (order %s).", gelato_id),
-            author_id=self.env.ref('base.partner_root').id,
-        )
-        return True
-
-    def _gelato_find_remote_order(self):
-        """Return the id of the Gelato order carrying this order's reference, if any."""
+        key = self._gelato_quote_key()
+        fresh_since = fields.Datetime.now() - timedelta(seconds=const.QUOTE_CACHE_SECONDS)
+        if self.gelato_quote_key == key and self.gelato_quote_at and \
+                self.gelato_quote_at >= fresh_since and isinstance(self.gelato_quote, list):
+            return self.gelato_quote
         answer = self._gelato_request(
-            'order', 'POST', '/v4/orders:search', company=self.company_id, safe=True,
-            json={'orderReferenceIds': [self._gelato_reference()], 'limit': 5},
+            'order', 'POST', '/v4/orders:quote', json=self._gelato_prepare_quote_payload(),
+            company=self.company_id, safe=True,
         )
-        for remote in (answer.get('orders') or []) if isinstance(answer, dict) else []:
-            if isinstance(remote, dict) and remote.get('orderReferenceId') == \
-                    self._gelato_reference() and isinstance(remote.get('id'), str) \
-                    and remote.get('fulfillmentStatus') != 'canceled':
-                return remote['id']
-        return None
+        quotes = answer.get('quotes') if isinstance(answer, dict) else None
+        if not isinstance(quotes, list) or not quotes or \
+                not all(isinstance(q, dict) for q in quotes):
+            raise UserError(self.env._("Gelato sent no shipping quote."))
+        self.write({'gelato_quote_key': key, 'gelato_quote': quotes,
+                    'gelato_quote_at': fields.Datetime.now()})
+        return quotes
 
-    def _gelato_record_failure(self, error):
-        """Keep the error on the order and plan the next attempt.
+    def _gelato_pick_shipment_method(self, carrier):
+        """Return the shipment method to send for a Gelato delivery method: the cheapest method
+        of its type that Gelato quoted for this address and these goods when one production
+        site ships everything, else the type itself (`normal`, `express`), with which Gelato
+        picks the cheapest method of that type for each site.
 
-        Transient errors (Gelato down, 429, 5xx, an unreadable answer) are retried with backoff;
-        after `OUTBOX_ALERT_ATTEMPTS` failures the salesperson gets an activity. Validation
-        errors (4xx) wait for someone to fix the order and press "Send to Gelato".
+        :param delivery.carrier carrier: A Gelato delivery method.
+        :rtype: str
         """
-        message = str(error.args[0] if error.args else error)
-        if error.transient:
-            delay = const.OUTBOX_BACKOFF_MINUTES[
-                min(self.gelato_send_attempts, len(const.OUTBOX_BACKOFF_MINUTES)) - 1]
-            self.write({
-                'gelato_outbox_state': 'pending', 'gelato_last_error': message,
-                'gelato_next_attempt_at': fields.Datetime.now() + timedelta(minutes=delay),
+        self.ensure_one()
+        kind = carrier.gelato_shipping_service_type or 'normal'
+        try:
+            quotes = self._gelato_quote() if self._gelato_lines() else []
+        except UserError:
+            return kind
+        if len(quotes) != 1:
+            return kind
+        methods = [m for m in quotes[0].get('shipmentMethods') or [] if isinstance(m, dict)
+                   and m.get('type') == kind and isinstance(m.get('price'), (int, float))
+                   and utils.clean_str(m.get('shipmentMethodUid'))]
+        return min(methods, key=lambda m: m['price'])['shipmentMethodUid'] if methods else kind
+
+    def _gelato_shipment_method_to_send(self):
+        """The shipment method to send now: the one fixed when the delivery method was set, as
+        long as the address and goods are those it was quoted for; otherwise Gelato is asked
+        again for the address the order ships to."""
+        self.ensure_one()
+        carrier = self.carrier_id
+        if carrier.delivery_type != 'gelato':
+            return 'normal'
+        method = self.gelato_shipment_method_uid
+        if method and (method in ('normal', 'express') or
+                       self.gelato_quote_key == self._gelato_quote_key()):
+            return method
+        return self._gelato_pick_shipment_method(carrier)
+
+    # === BUSINESS METHODS: GELATO ORDERS === #
+
+    def _gelato_active_orders(self):
+        """The sale's Gelato orders that count: neither replaced by a reorder nor canceled
+        before being sent."""
+        return self.gelato_order_ids.filtered(lambda o: o.state not in ('replaced', 'cancel'))
+
+    def _gelato_enqueue(self):
+        """Create the Gelato order of the sale, waiting in the outbox, and have it sent as soon
+        as the transaction commits (by the outbox's scheduled action, woken now).
+
+        Confirmation never waits for Gelato: if Gelato is down, the scheduled action retries.
+
+        :return: The new records.
+        :rtype: gelato.order
+        """
+        GelatoOrder = self.env['gelato.order'].sudo()
+        records = GelatoOrder
+        for order in self:
+            records |= GelatoOrder.create({
+                'sale_order_id': order.id,
+                'reference': GelatoOrder._gelato_new_reference(order),
+                'sale_line_ids': [fields.Command.set(order._gelato_lines().ids)],
+                'shipment_method_uid': order._gelato_shipment_method_to_send(),
+                'shipment_method_name': order.carrier_id.name
+                if order.carrier_id.delivery_type == 'gelato' else False,
+                'state': 'pending',
+                'next_attempt_at': fields.Datetime.now(),
             })
-            if self.gelato_send_attempts == const.OUTBOX_ALERT_ATTEMPTS:
-                self._gelato_schedule_activity(self.env._(
-                    "Gelato could not be reached %(count)s times for this order; it is still "
-                    "retried automatically. Last error: %(error)s",
-                    count=self.gelato_send_attempts, error=message,
-                ))
-            return
-        self._gelato_needs_attention(
-            self.env._("Gelato refused the order. Fix it, then press \"Send to Gelato\"."),
-            [message],
-        )
+        if records:
+            GelatoOrder._gelato_trigger_outbox()
+        return records.sudo(False)
 
     def _gelato_is_paid(self):
         """Whether an online payment of the order went through (authorized or done)."""
         self.ensure_one()
         return any(tx.state in ('authorized', 'done') for tx in self.sudo().transaction_ids)
 
-    def _gelato_needs_attention(self, heading, problems):
-        """Keep an order that cannot go to Gelato as it is, with why, for the salesperson: the
-        order says so, the chatter has a note and the salesperson a to-do. Once fixed, "Send to
-        Gelato" sends it.
-
-        :param str heading: What happened and what to do.
-        :param list[str] problems: The reasons, one sentence each.
-        """
-        message = '\n'.join(problems)
-        self.write({
-            'gelato_outbox_state': 'error', 'gelato_last_error': message,
-            'gelato_next_attempt_at': False,
-        })
-        self.message_post(
-            body=Markup("%s<br/>%s") % (heading, Markup("<br/>").join(problems)),
-            author_id=self.env.ref('base.partner_root').id,
-        )
-        self._gelato_schedule_activity(message)
+    def _gelato_responsible(self):
+        """The person who looks after the sale's Gelato matters: its salesperson, else its
+        sales team's leader, else the responsible chosen in the Gelato settings; never the
+        public user nor OdooBot."""
+        self.ensure_one()
+        for user in (self.user_id, self.team_id.user_id,
+                     self.company_id.sudo().gelato_responsible_id):
+            if user and user.active and not user._is_public() and not user._is_superuser() \
+                    and user._is_internal():
+                return user
+        return self.env['res.users']
 
     def _gelato_schedule_activity(self, note):
-        """Give the salesperson (or the current user) a to-do about this order."""
+        """Give the person responsible a to-do about this order (once per open to-do text)."""
+        user = self._gelato_responsible()
+        summary = self.env._("Gelato needs attention")
+        note = utils.plain_text(note)
+        if self.activity_ids.filtered(lambda a: a.summary == summary
+                                      and utils.plain_text(a.note or '') == note):
+            return
         self.activity_schedule(
-            'mail.mail_activity_data_todo',
-            summary=self.env._("Gelato needs attention"),
-            note=note,
-            user_id=(self.user_id or self.env.user).id,
+            'mail.mail_activity_data_todo', summary=summary, note=note,
+            user_id=user.id or self.env.ref('base.user_admin', raise_if_not_found=False).id,
         )
 
-    def _gelato_apply_remote_order(self, remote):
-        """Apply what an order object returned by Gelato says (status, delivery estimate)."""
-        if not isinstance(remote, dict):
-            return
-        status = remote.get('fulfillmentStatus')
-        if status:
-            self._gelato_apply_status(status)
-        shipment = remote.get('shipment') if isinstance(remote.get('shipment'), dict) else {}
-        self._gelato_apply_delivery_estimate(
-            shipment.get('minDeliveryDate'), shipment.get('maxDeliveryDate'), notify=False)
-
-    # === BUSINESS METHODS: STATUS === #
-
-    def _gelato_apply_status(self, status, tracking=None, reason=None):
-        """Move the order to a Gelato status, never backwards.
-
-        :param str status: Gelato's fulfillment status.
-        :param list tracking: `(code, url)` pairs of the shipment, when Gelato gave them.
-        :param str reason: Gelato's comment, for failures.
-        :return: Whether the order changed.
-        :rtype: bool
-        """
-        self.ensure_one()
-        if status not in const.STATUS_RANK:
-            return False
-        if self.gelato_status and const.STATUS_RANK[status] <= \
-                const.STATUS_RANK.get(self.gelato_status, 0):
-            return False
-        previous = self.gelato_status
-        self.write({'gelato_status': status, 'gelato_last_update_at': fields.Datetime.now()})
-        handler = getattr(self, f'_gelato_on_{status}', None)
-        if handler:
-            handler(tracking=tracking or [], reason=reason, previous=previous)
-        return True
-
-    def _gelato_on_shipped(self, tracking, reason=None, previous=None):
-        self._gelato_pickings()._gelato_mark_shipped(tracking)
-        if const.STATUS_RANK.get(previous, 0) < const.STATUS_RANK['shipped']:
-            self._gelato_note(self.env._("Gelato shipped the order."))
-            self._gelato_notify_customer(tracking=self._gelato_all_tracking() or tracking)
-
-    _gelato_on_in_transit = _gelato_on_shipped
-
-    def _gelato_on_delivered(self, tracking, reason=None, previous=None):
-        self._gelato_pickings()._gelato_mark_shipped(tracking)
-        self._gelato_note(self.env._("Gelato delivered the order."))
-        self._gelato_notify_customer(delivered=True)
-
-    def _gelato_on_canceled(self, tracking, reason=None, previous=None):
-        self.with_context(gelato_remote_canceled=True)._action_cancel()
-        self._gelato_note(self.env._("Gelato canceled the order."), reason)
-
-    def _gelato_on_failed(self, tracking, reason=None, previous=None):
-        self._gelato_note(self.env._("Gelato could not fulfill the order."), reason)
-        self._gelato_schedule_activity(reason or self.env._("Gelato reported the order failed."))
-
-    def _gelato_on_returned(self, tracking, reason=None, previous=None):
-        self._gelato_note(self.env._("Gelato reported the order as returned."), reason)
-        self._gelato_schedule_activity(reason or self.env._("The parcel was returned to Gelato."))
+    def _gelato_note(self, text, reason=None):
+        """Post an internal note on the order, Gelato's words escaped."""
+        body = Markup("%s") % text
+        if reason:
+            body += Markup("<br/>%s") % self.env._("Gelato says: %s", utils.plain_text(reason))
+        self.message_post(body=body, author_id=self.env.ref('base.partner_root').id)
 
     def _gelato_notify_customer(self, tracking=None, delivered=False):
         """Email the customer that the order ships (with its tracking links) or arrived."""
@@ -663,133 +644,12 @@ class SaleOrder(models.Model):
         )
 
     def _gelato_all_tracking(self):
-        """The `(code, url)` pairs kept on the order's Gelato pickings."""
-        pairs = []
-        for picking in self.picking_ids.filtered(lambda p: p.location_id.usage == 'supplier'):
-            codes = [c for c in (picking.carrier_tracking_ref or '').split(',') if c]
-            urls = (picking.gelato_tracking_urls or '').split()
-            pairs += [(code, urls[i] if i < len(urls) else None) for i, code in enumerate(codes)]
-        return pairs
+        """The `(code, url)` pairs of the sale's Gelato packages."""
+        return [pair for order in self._gelato_active_orders() for pair in order._gelato_tracking()]
 
     def _gelato_portal_tracking(self):
-        """The `(code, url)` tracking pairs shown to the customer: the order's own pickings are
-        read as superuser (a portal user may see the order, not its pickings), and only web
-        links are kept."""
+        """The `(code, url)` tracking pairs shown to the customer: read as superuser (a portal
+        user may see the order, not its Gelato records), and only web links are kept."""
         self.ensure_one()
         return [(code, utils.safe_url(url) if url else None)
                 for code, url in self.sudo()._gelato_all_tracking()]
-
-    def _gelato_line_for_item(self, item_reference):
-        """Return the order line a Gelato item maps back to (its itemReferenceId is the line
-        id), or an empty recordset."""
-        line_id = utils.record_id(item_reference)
-        return self.order_line.filtered(lambda line: line.id == line_id)[:1] if line_id \
-            else self.env['sale.order.line']
-
-    def _gelato_note(self, text, reason=None):
-        body = Markup("%s") % text
-        if reason:
-            body += Markup("<br/>%s") % self.env._("Gelato says: %s", reason)
-        self.message_post(body=body, author_id=self.env.ref('base.partner_root').id)
-
-    def _gelato_apply_delivery_estimate(self, min_date, max_date, notify=True):
-        """Keep Gelato's delivery estimate; note it when it moves later."""
-        self.ensure_one()
-        new_min = utils.parse_date(min_date)
-        new_max = utils.parse_date(max_date)
-        if not new_min and not new_max:
-            return False
-        old_max = self.gelato_max_delivery_date
-        values = {}
-        if new_min and new_min != self.gelato_min_delivery_date:
-            values['gelato_min_delivery_date'] = new_min
-        if new_max and new_max != self.gelato_max_delivery_date:
-            values['gelato_max_delivery_date'] = new_max
-        if not values:
-            return False
-        self.write(values)
-        if notify and old_max and new_max and new_max > old_max:
-            self._gelato_note(self.env._(
-                "Gelato moved the expected delivery later: now between %(start)s and %(end)s.",
-                start=self.gelato_min_delivery_date or '?', end=self.gelato_max_delivery_date,
-            ))
-        return True
-
-    def _gelato_pickings(self):
-        """The outgoing pickings that carry the order's Gelato goods."""
-        return self.picking_ids.filtered(
-            lambda p: p.location_id.usage == 'supplier' and p.state not in ('done', 'cancel')
-            and any(p.move_ids.product_id.mapped('gelato_product_uid'))
-        )
-
-    def _gelato_cancel_remote(self):
-        """Cancel the order on Gelato before cancelling it in Odoo.
-
-        :raise UserError: With Gelato's reason when it refuses (production started), or when
-                          Gelato cannot be reached.
-        """
-        self.ensure_one()
-        if self.env.context.get('gelato_remote_canceled'):
-            return
-        if not self.gelato_order_id and self.gelato_outbox_state in ('pending', 'error'):
-            # Not on Gelato yet, unless a lost answer created it: look before forgetting it.
-            self.env.cr.execute(
-                "SELECT id FROM sale_order WHERE id = %s FOR UPDATE NOWAIT", (self.id,))
-            self.gelato_order_id = self._gelato_find_remote_order() or False
-            self.gelato_outbox_state = False
-            if not self.gelato_order_id:
-                return
-        if self.gelato_status == 'canceled':
-            return
-        try:
-            if self.gelato_status == 'draft':
-                self._gelato_request('order', 'DELETE', f'/v4/orders/{self.gelato_order_id}',
-                                     company=self.company_id)
-            else:
-                self._gelato_request('order', 'POST', f'/v4/orders/{self.gelato_order_id}:cancel',
-                                     company=self.company_id, safe=True)
-        except GelatoError as error:
-            raise UserError(self.env._(
-                "Gelato did not cancel the order %(order)s, so it stays confirmed.\n%(reason)s",
-                order=self.name, reason=error.args[0],
-            )) from None
-        self.gelato_status = 'canceled'
-        self._gelato_note(self.env._("The order was canceled on Gelato."))
-
-    # === BUSINESS METHODS: RECONCILIATION === #
-
-    @api.model
-    def _cron_gelato_reconcile(self, limit=100):
-        """Ask Gelato for the state of open orders that have heard nothing for a while."""
-        quiet_since = fields.Datetime.now() - timedelta(hours=const.RECONCILE_AFTER_HOURS)
-        orders = self.sudo().search([
-            ('gelato_order_id', '!=', False),
-            ('gelato_status', 'not in', const.FINAL_STATUSES),
-            '|', ('gelato_last_update_at', '=', False),
-            ('gelato_last_update_at', '<', quiet_since),
-        ], limit=limit, order='gelato_last_update_at, id')
-        orders._gelato_reconcile()
-
-    def _gelato_reconcile(self):
-        """Fetch each order from Gelato and apply its state as the webhook would."""
-        for order in self:
-            try:
-                remote = order._gelato_request(
-                    'order', 'GET', f'/v4/orders/{order.gelato_order_id}', company=order.company_id)
-            except GelatoError as error:
-                _logger.info("Reconciliation of %s skipped: %s", order.name, error.args[0])
-                continue
-            order._gelato_apply_remote_tracking(remote)
-            order.gelato_last_update_at = fields.Datetime.now()
-
-    def _gelato_apply_remote_tracking(self, remote):
-        """Apply a Gelato order object, tracking codes included."""
-        if not isinstance(remote, dict):
-            return
-        tracking = utils.extract_tracking(remote.get('items'))
-        status = remote.get('fulfillmentStatus')
-        if isinstance(status, str):
-            self._gelato_apply_status(status, tracking=tracking)
-        shipment = remote.get('shipment') if isinstance(remote.get('shipment'), dict) else {}
-        self._gelato_apply_delivery_estimate(
-            shipment.get('minDeliveryDate'), shipment.get('maxDeliveryDate'))

@@ -8,13 +8,24 @@ from odoo.addons.gelato_connector import const, utils
 class SaleOrderLine(models.Model):
     _inherit = 'sale.order.line'
 
+    gelato_item_ids = fields.One2many(
+        'gelato.order.item', 'sale_line_id', string="Gelato Items", readonly=True, copy=False,
+    )
     gelato_item_status = fields.Selection(
-        string="Gelato Item Status", selection=lambda self: self.env['sale.order']._fields[
-            'gelato_status'].selection, copy=False, readonly=True,
+        string="Gelato Item Status", selection=const.ORDER_STATUSES,
+        compute='_compute_gelato_item_status',
+        help="The status of the line's item in its current Gelato order.",
     )
     gelato_availability_warning = fields.Char(compute='_compute_gelato_availability_warning')
 
     # === COMPUTE METHODS === #
+
+    @api.depends('gelato_item_ids.status', 'gelato_item_ids.gelato_order_id.state')
+    def _compute_gelato_item_status(self):
+        for line in self:
+            items = line.gelato_item_ids.filtered(
+                lambda i: i.gelato_order_id.state not in ('replaced', 'cancel'))
+            line.gelato_item_status = items.sorted('id', reverse=True)[:1].status or False
 
     @api.depends('product_id', 'order_id.partner_shipping_id.country_id')
     def _compute_gelato_availability_warning(self):
@@ -90,39 +101,3 @@ class SaleOrderLine(models.Model):
             route = self.env['stock.route']._gelato_pod_route(self.warehouse_id)
             values['route_ids'] = route
         return values
-
-    def _gelato_apply_item_status(self, status, comment=None):
-        """Move the line's Gelato item status forward (never backwards); a failed item gives the
-        salesperson an activity with Gelato's comment.
-
-        :return: Whether the line changed.
-        :rtype: bool
-        """
-        self.ensure_one()
-        if status not in const.STATUS_RANK or (
-            self.gelato_item_status
-            and const.STATUS_RANK[status] <= const.STATUS_RANK.get(self.gelato_item_status, 0)
-        ):
-            return False
-        self.gelato_item_status = status
-        if status == 'failed':
-            self.order_id._gelato_schedule_activity(self.env._(
-                "Gelato could not produce %(product)s: %(comment)s",
-                product=self.product_id.display_name,
-                comment=comment or self.env._("no reason given"),
-            ))
-        return True
-
-    def _gelato_ship(self, tracking):
-        """Validate the moves of this line (a partial shipment leaves a backorder for the rest of
-        the order) and keep the tracking on the picking."""
-        self.ensure_one()
-        moves = self.move_ids.filtered(
-            lambda m: m.state not in ('done', 'cancel') and m.location_id.usage == 'supplier')
-        pickings = moves.picking_id
-        if not moves:
-            # Already shipped: keep the (possibly new) tracking code on the picking it left with.
-            self.move_ids.picking_id.filtered(lambda p: p.state == 'done')._gelato_add_tracking(
-                tracking)
-            return
-        pickings._gelato_mark_shipped(tracking, moves=moves)

@@ -20,9 +20,11 @@ class StockRoute(models.Model):
         :rtype: stock.route
         """
         route = self.env.ref('gelato_connector.route_gelato_pod').sudo()
-        if warehouse and not route.rule_ids.filtered(
-            lambda r: r.picking_type_id == warehouse.out_type_id
-        ):
+        rule = route.rule_ids.filtered(lambda r: r.picking_type_id == warehouse.out_type_id)
+        if rule and not all(rule.mapped('propagate_carrier')):
+            # The delivery carries the sale's Gelato delivery method: Odoo's tracking link works.
+            rule.propagate_carrier = True
+        if warehouse and not rule:
             # Rules are created on demand: one per warehouse, in the warehouse's company.
             self.env['stock.rule'].sudo().create({
                 'name': f"{warehouse.code}: Gelato → Customers",
@@ -32,6 +34,7 @@ class StockRoute(models.Model):
                 'location_src_id': self.env.ref('gelato_connector.stock_location_gelato').id,
                 'location_dest_id': self.env.ref('stock.stock_location_customers').id,
                 'picking_type_id': warehouse.out_type_id.id,
+                'propagate_carrier': True,
                 'warehouse_id': warehouse.id,
                 'company_id': warehouse.company_id.id,
             })

@@ -24,20 +24,51 @@ _SEARCH_FILTERS = {
 
 
 class ApiError(Exception):
-    """An error in Gelato's JSON shape: {code, message, details: [{reference, message}]}."""
+    """An error in Gelato's documented JSON shape: `{"code": ..., "message": ...}` (the only
+    error body Gelato's docs show, docs/products/stock/region-availability/); the fields at fault
+    are named in the message."""
 
     def __init__(self, status, code, message, details=()):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, list(details)
 
     def response(self, headers=None):
-        body = {'code': self.code, 'message': self.message, 'details': self.details}
-        return json_response(body, self.status, headers)
+        return json_response({'code': self.code, 'message': self.message}, self.status, headers)
 
 
 def json_response(payload, status=200, headers=None):
     return Response(json.dumps(payload), status=status, headers=headers,
                     mimetype='application/json')
+
+
+def public_order(order):
+    """An order as Gelato's GET answers it: tracking lives in `shipment.packages`; the item
+    `fulfillments` exist only in webhook payloads (docs/orders/v4/get/)."""
+    order = copy.deepcopy(order)
+    for item in order.get('items') or []:
+        for key in [k for k in item if k.startswith('_')]:
+            del item[key]
+    return order
+
+
+def order_summary(order):
+    """An order as Gelato's search answers it: a summary without items, shipment or tracking
+    (docs/orders/v4/search)."""
+    address = order.get('shippingAddress') or {}
+    total = sum(r.get('totalInclVat') or 0 for r in order.get('receipts') or [])
+    return {
+        'id': order['id'], 'orderType': order['orderType'],
+        'orderReferenceId': order['orderReferenceId'],
+        'customerReferenceId': order['customerReferenceId'],
+        'fulfillmentStatus': order['fulfillmentStatus'],
+        'financialStatus': order['financialStatus'], 'currency': order['currency'],
+        'channel': order['channel'], 'storeId': order['storeId'],
+        'connectedOrderIds': list(order.get('connectedOrderIds') or []),
+        'country': address.get('country'), 'firstName': address.get('firstName'),
+        'lastName': address.get('lastName'), 'itemsCount': len(order['items']),
+        'totalInclVat': f'{total:.2f}', 'createdAt': order['createdAt'],
+        'updatedAt': order['updatedAt'], 'orderedAt': order['orderedAt'],
+    }
 
 
 def _invalid(errors):
@@ -197,13 +228,35 @@ class ApiHandlers:
                                        body['shippingAddress']['country'], errors)
         if errors:
             raise _invalid(errors)
-        order = self._new_order(body, order_type, method)
+        parts = self._new_orders(body, order_type, method)
+        order = parts[0]
         if self._take_fault('/order/v4/orders', ('no_id',)):
-            return json_response({key: value for key, value in order.items() if key != 'id'})
-        self._orders[order['id']] = order
-        if order_type == 'order':
-            self._schedule(order['id'])
-        return json_response(order)
+            return json_response({key: value for key, value in public_order(order).items()
+                                  if key != 'id'})
+        for part in parts:
+            self._orders[part['id']] = part
+            if order_type == 'order':
+                self._schedule(part['id'])
+        return json_response(public_order(order))
+
+    def _new_orders(self, body, order_type, method):
+        """The order, or its connected orders when the simulator splits orders: Gelato answers
+        the create request with one of them, whose `connectedOrderIds` lists every part, its own
+        id included (docs/orders/order_details/, "Orders being split")."""
+        items = body['items']
+        if self.split_mode == 'product':
+            groups = {}
+            for item in items:
+                groups.setdefault(item['productUid'], []).append(item)
+            groups = list(groups.values())
+        else:
+            groups = [items]
+        parts = [self._new_order(dict(body, items=group), order_type, method) for group in groups]
+        if len(parts) > 1:
+            ids = [part['id'] for part in parts]
+            for part in parts:
+                part['connectedOrderIds'] = list(ids)
+        return parts
 
     def _new_order(self, body, order_type, method):
         now, draft = now_iso(), order_type == 'draft'
@@ -215,7 +268,7 @@ class ApiHandlers:
             'files': [{'type': f.get('type') or 'default', 'url': f['url']}
                       for f in item.get('files') or []],
             'processedFileUrl': None, 'options': copy.deepcopy(item.get('options') or []),
-            'fulfillmentStatus': status, 'fulfillments': [],
+            'fulfillmentStatus': status, '_fulfillments': [],
             'previews': [{'type': 'preview_default',
                           'url': index[item['productUid']].get('previewUrl')}],
         } for item in body['items']]
@@ -242,16 +295,12 @@ class ApiHandlers:
             'returnAddress': copy.deepcopy(body.get('returnAddress')),
             'metadata': copy.deepcopy(body.get('metadata') or []),
             'connectedOrderIds': [],
-            'receipts': [{
-                'id': str(uuid.uuid4()), 'orderId': order_id, 'transactionType': 'purchase_order',
-                'currency': currency, 'productsPrice': products_price,
-                'shippingPrice': shipping_price, 'packagingPrice': 0.0, 'discount': 0.0,
-                'totalVat': 0.0, 'total': round(products_price + shipping_price, 2),
-                'totalInclVat': round(products_price + shipping_price, 2)}],
+            'receipts': [data.receipt(order_id, currency, items, products_price,
+                                      shipping_price, self.vat_rate)],
         }
 
     def _get_order(self, body, args, order_id):
-        return json_response(self._order(order_id))
+        return json_response(public_order(self._order(order_id)))
 
     def _patch_order(self, body, args, order_id):
         order, body, errors = self._order(order_id), _object(body), []
@@ -283,7 +332,7 @@ class ApiHandlers:
             self._apply_status(order, 'created')
             self._schedule(order_id)
         order['updatedAt'] = now_iso()
-        return json_response(order)
+        return json_response(public_order(order))
 
     def _delete_order(self, body, args, order_id):
         if self._order(order_id)['orderType'] != 'draft':
@@ -336,7 +385,7 @@ class ApiHandlers:
                         .lower()) \
                     or (start and created < start) or (end and created > end):
                 continue
-            found.append(order)
+            found.append(order_summary(order))
         return json_response({'orders': found[offset:offset + limit]})
 
     def _quote(self, body, args):

@@ -57,7 +57,7 @@ SHIPPED = frozenset(('shipped', 'in_transit', 'delivered', 'returned'))
 FINANCIAL_STATUS = {'draft': 'draft', 'created': 'pending', 'uploading': 'pending',
                     'failed': 'canceled', 'canceled': 'canceled'}  # default: 'paid'
 
-STOCK_REGIONS = ('EU', 'US', 'UK', 'CA', 'AS', 'OC', 'SA', 'ROW')
+STOCK_REGIONS = ('EU', 'UK', 'US-CA', 'OC', 'AS', 'SA', 'ROW')
 STOCK_STATUSES = ('in-stock', 'out-of-stock-replenishable', 'out-of-stock')
 
 ADDRESS_LIMITS = {
@@ -226,3 +226,51 @@ def preview_png(template_id):
     value = hash_int(template_id)
     rgb = (64 + value % 192, 64 + (value >> 8) % 192, 64 + (value >> 16) % 192)
     return png(64, 64, rgb)
+
+
+def receipt(order_id, currency, items, products_price, shipping_price, vat_rate=0.0):
+    """A receipt in Gelato's documented shape (docs/orders/v4/get/, ReceiptObject): one item row
+    per order item and one for the shipment, each price with its VAT."""
+    def priced(amount):
+        vat = round(amount * vat_rate, 2)
+        return amount, vat, round(amount + vat, 2)
+
+    rows, now = [], date.today().isoformat()
+    receipt_id = str(uuid.uuid5(NAMESPACE, f'receipt/{order_id}'))
+    for item in items:
+        amount = product_price(item['productUid'], item['quantity'], currency)
+        price, vat, incl = priced(amount)
+        rows.append({
+            'id': str(uuid.uuid5(NAMESPACE, f'receipt-item/{item["id"]}')),
+            'receiptId': receipt_id, 'referenceId': item['id'], 'type': 'product',
+            'title': item['productUid'], 'currency': currency,
+            'priceBase': round(amount / item['quantity'], 2), 'amount': item['quantity'],
+            'priceInitial': price, 'discount': 0.0, 'price': price, 'vat': vat,
+            'priceInclVat': incl, 'createdAt': now, 'updatedAt': now,
+        })
+    price, vat, incl = priced(shipping_price)
+    rows.append({
+        'id': str(uuid.uuid5(NAMESPACE, f'receipt-shipment/{order_id}')),
+        'receiptId': receipt_id, 'referenceId': order_id, 'type': 'shipment',
+        'title': 'Shipment', 'currency': currency, 'priceBase': price, 'amount': 1,
+        'priceInitial': price, 'discount': 0.0, 'price': price, 'vat': vat,
+        'priceInclVat': incl, 'createdAt': now, 'updatedAt': now,
+    })
+    products_vat = round(products_price * vat_rate, 2)
+    shipping_vat = round(shipping_price * vat_rate, 2)
+    total = round(products_price + shipping_price, 2)
+    return {
+        'id': receipt_id, 'orderId': order_id, 'transactionType': 'purchase',
+        'currency': currency, 'items': rows,
+        'productsPriceInitial': products_price, 'productsPriceDiscount': 0.0,
+        'productsPrice': products_price, 'productsPriceVat': products_vat,
+        'productsPriceInclVat': round(products_price + products_vat, 2),
+        'packagingPriceInitial': 0.0, 'packagingPriceDiscount': 0.0, 'packagingPrice': 0.0,
+        'packagingPriceVat': 0.0, 'packagingPriceInclVat': 0.0,
+        'shippingPriceInitial': shipping_price, 'shippingPriceDiscount': 0.0,
+        'shippingPrice': shipping_price, 'shippingPriceVat': shipping_vat,
+        'shippingPriceInclVat': round(shipping_price + shipping_vat, 2),
+        'discount': 0.0, 'discountVat': 0.0, 'discountInclVat': 0.0,
+        'totalInitial': total, 'total': total, 'totalVat': round(products_vat + shipping_vat, 2),
+        'totalInclVat': round(total + products_vat + shipping_vat, 2),
+    }

@@ -18,7 +18,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from . import data
-from .api import ApiError, ApiHandlers, json_response
+from .api import ApiError, ApiHandlers, json_response, public_order
 from .webhooks import build_event, fulfillment, now_iso, send_webhook
 
 _logger = logging.getLogger(__name__)
@@ -76,6 +76,13 @@ class GelatoSimulator(ApiHandlers):
         self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
         self.auto_advance = auto_advance
         self.stock_overrides = {}  # (productUid, stockRegionUid) -> status
+        # How Gelato splits an order: None (one order), or 'product' (one connected order per
+        # product UID, as when items are produced in different hubs).
+        self.split_mode = None
+        # How a shipped order is packed: 'single' (one package holds every item) or 'per_item'.
+        self.package_mode = 'single'
+        # VAT Gelato adds on its receipts (0.25 = 25 %).
+        self.vat_rate = 0.0
         self._lock = threading.RLock()
         self._templates, self._orders, self._faults, self._requests = {}, {}, [], []
         self._auto_due = {}  # order id -> time.monotonic() of its next automatic step
@@ -201,6 +208,7 @@ class GelatoSimulator(ApiHandlers):
             for store in (self._templates, self._orders, self._faults, self._requests,
                           self._auto_due, self.stock_overrides):
                 store.clear()
+            self.split_mode, self.package_mode, self.vat_rate = None, 'single', 0.0
             self._seed()
 
     def state(self):
@@ -316,17 +324,50 @@ class GelatoSimulator(ApiHandlers):
         order['fulfillmentStatus'] = status
         order['financialStatus'] = data.FINANCIAL_STATUS.get(status, 'paid')
         order['updatedAt'] = now_iso()
-        shipped = status in data.SHIPPED
-        track = fulfillment(order)
         for item in order['items']:
             item['fulfillmentStatus'] = status
-            if shipped and not item['fulfillments']:
-                item['fulfillments'] = [dict(track)]
-        if shipped and not order['shipment']['packages']:
-            order['shipment']['packages'] = [{
-                'id': str(uuid.uuid4()), 'trackingCode': track['trackingCode'],
-                'trackingUrl': track['trackingUrl'],
-                'orderItemIds': [item['id'] for item in order['items']]}]
+        if status in data.SHIPPED and not order['shipment']['packages']:
+            self._pack(order)
+
+    def _pack(self, order):
+        """Put the shipped order's items in packages (one, or one per item), each with its
+        tracking; the items' fulfillments (webhook payloads only) name their package's code."""
+        groups = [order['items']] if self.package_mode == 'single' \
+            else [[item] for item in order['items']]
+        track = fulfillment(order)
+        for number, items in enumerate(groups, start=1):
+            code = track['trackingCode'] + (f'-{number}' if len(groups) > 1 else '')
+            url = f'https://tracking.example.com/track?code={code}'
+            order['shipment']['packages'].append({
+                'id': str(uuid.uuid5(data.NAMESPACE, f"package/{order['id']}/{number}")),
+                'orderItemIds': [item['id'] for item in items],
+                'trackingCode': code, 'trackingUrl': url})
+            for item in items:
+                item['_fulfillments'] = [dict(track, trackingCode=code, trackingUrl=url)]
+        order['shipment']['packagesCount'] = len(groups)
+
+    def reorder(self, order_id, status='created'):
+        """What Gelato's support does for a failed order: a new order under the same reference
+        (and metadata), with the same items; returns its id."""
+        with self._lock:
+            old = self._orders[order_id]
+            new = copy.deepcopy(old)
+            new_id = str(uuid.uuid4())
+            now = now_iso()
+            new.update(id=new_id, createdAt=now, updatedAt=now, orderedAt=now,
+                       connectedOrderIds=[])
+            new['shipment'] = dict(new['shipment'], id=str(uuid.uuid4()), packages=[])
+            for item in new['items']:
+                item['id'] = str(uuid.uuid4())
+                item['_fulfillments'] = []
+            new['receipts'] = [data.receipt(
+                new_id, new['currency'], new['items'],
+                old['receipts'][0]['productsPrice'], old['receipts'][0]['shippingPrice'],
+                self.vat_rate)]
+            self._apply_status(new, status)
+            self._orders[new_id] = new
+            self._schedule(new_id)
+            return new_id
 
     def build_event(self, event_type, order_id=None, template_id=None, **overrides):
         """A realistic webhook payload (fresh unique id). Order events need `order_id`; store
@@ -518,11 +559,21 @@ class GelatoSimulator(ApiHandlers):
             if (method, name) == ('DELETE', 'faults'):
                 self.clear_faults()
                 return json_response(ok)
+            if (method, name) == ('POST', 'settings'):
+                for key in ('split_mode', 'package_mode', 'vat_rate'):
+                    if key in body:
+                        setattr(self, key, body[key])
+                return json_response(ok)
+            reorder = re.fullmatch(r'orders/([^/]+)/reorder', name)
+            if method == 'POST' and reorder:
+                return json_response({'id': self.reorder(reorder[1], body.get('status',
+                                                                               'created'))})
             if method == 'POST' and advance:
                 attempts = self.advance_order(
                     advance[1], body.get('status'), body.get('webhook_url'), body.get('secret'),
                     body.get('tries', 3), body.get('retry_delay', 5.0))
-                return json_response({'order': self.orders[advance[1]], 'attempts': attempts})
+                return json_response({'order': public_order(self.orders[advance[1]]),
+                                      'attempts': attempts})
         except KeyError as exc:
             raise ApiError(404, 'not_found', f'Not found: {exc}') from None
         except (TypeError, ValueError) as exc:

@@ -74,13 +74,14 @@ def build_event(event_type, order=None, template=None, stock_overrides=None, **o
             event.update(fulfillmentStatus=order['fulfillmentStatus'], items=[
                 {'itemReferenceId': it['itemReferenceId'],
                  'fulfillmentStatus': it['fulfillmentStatus'],
-                 'fulfillments': [dict(f) for f in it.get('fulfillments', [])]}
+                 'fulfillments': [dict(f) for f in it.get('_fulfillments', [])]}
                 for it in order['items']])
         elif event_type == 'order_item_status_updated':
             event.update(itemReferenceId=item['itemReferenceId'],
                          status=item['fulfillmentStatus'], comment='', created=now_iso(),
                          **{k: v for k, v in track.items() if k.startswith('fulfillment')})
         elif event_type == 'order_item_tracking_code_updated':
+            track = dict((item.get('_fulfillments') or [track])[0])
             event.update(itemReferenceId=item['itemReferenceId'], created=now_iso(),
                          **track, **production)
         else:

@@ -2,7 +2,9 @@
 
 import contextlib
 import logging
+from datetime import timedelta
 
+from odoo import fields
 from odoo.tests import HttpCase, TransactionCase
 
 from odoo.addons.gelato_connector import const
@@ -173,15 +175,23 @@ class GelatoOrderMixin(GelatoSetupMixin):
 
     def _confirm_and_send(self, order):
         order.action_confirm()
-        self.env['sale.order']._cron_gelato_outbox()
+        self.env['gelato.order']._cron_send_pending()
         return order
 
     def _remote(self, order):
         return self.simulator.orders[order.gelato_order_id]
 
     def _remote_orders_for(self, order):
+        """The orders the simulator holds for a sale order (every reference it was sent with)."""
+        references = set(order.gelato_order_ids.mapped('reference'))
         return [o for o in self.simulator.orders.values()
-                if o.get('orderReferenceId') == order.name]
+                if o.get('orderReferenceId') in references]
+
+    def _run_outbox(self):
+        """Run the outbox action as if every waiting order were due."""
+        self.env['gelato.order'].search([('state', '=', 'pending')]).write(
+            {'next_attempt_at': fields.Datetime.now() - timedelta(seconds=1)})
+        self.env['gelato.order']._cron_send_pending()
 
 
 class GelatoOrderCase(GelatoOrderMixin, TransactionCase):

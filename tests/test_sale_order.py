@@ -12,12 +12,6 @@ from odoo.addons.gelato_connector.tests.common import GelatoOrderCase
 @tagged('post_install', '-at_install')
 class TestSaleOrder(GelatoOrderCase):
 
-    def _run_outbox(self):
-        """Run the outbox action as if every waiting order were due."""
-        self.env['sale.order'].search([('gelato_outbox_state', '=', 'pending')]).write(
-            {'gelato_next_attempt_at': fields.Datetime.now() - timedelta(seconds=1)})
-        self.env['sale.order']._cron_gelato_outbox()
-
     # --- delivery methods ----------------------------------------------------------------------
 
     def test_standard_and_express_delivery_exist_after_install(self):
@@ -38,7 +32,6 @@ class TestSaleOrder(GelatoOrderCase):
         rate = self.carrier_normal.rate_shipment(order)
         self.assertTrue(rate['success'], rate.get('error_message'))
         self.assertAlmostEqual(rate['price'], expected, places=2)
-        self.assertTrue(order.gelato_shipment_method_uid)
 
     def test_express_rate_is_dearer_than_standard(self):
         order = self._order()
@@ -145,13 +138,15 @@ class TestSaleOrder(GelatoOrderCase):
         order.action_confirm()
         self.assertEqual(order.state, 'sale')
         self.assertEqual(order.gelato_outbox_state, 'pending', "sent after the commit")
-        self.env['sale.order']._cron_gelato_outbox()
+        self.env['gelato.order']._cron_send_pending()
         self.assertEqual(order.gelato_outbox_state, 'sent')
         self.assertEqual(order.gelato_status, 'created')
         remote = self._remote(order)
-        self.assertEqual(remote['orderReferenceId'], order.name)
-        self.assertIn(order.gelato_shipment_method_uid,
-                      (remote['shipment']['shipmentMethodUid'], 'normal'))
+        self.assertEqual(remote['orderReferenceId'], order.gelato_order_ids.reference)
+        self.assertTrue(remote['orderReferenceId'].startswith(order.name))
+        self.assertEqual(self.simulator.requests[-1]['json'] and
+                         [r for r in self.simulator.requests if r['path'] == '/order/v4/orders'
+                          ][0]['json']['shipmentMethodUid'], order.gelato_shipment_method_uid)
         self.assertTrue(order.gelato_min_delivery_date and order.gelato_max_delivery_date)
         lines = {str(line.id): line for line in order._gelato_lines()}
         self.assertEqual({i['itemReferenceId'] for i in remote['items']}, set(lines))
@@ -200,7 +195,7 @@ class TestSaleOrder(GelatoOrderCase):
         order = self._order([(self.regular_product, 1)])
         order.action_confirm()
         self.assertFalse(order.gelato_outbox_state)
-        self.env['sale.order']._cron_gelato_outbox()
+        self.env['gelato.order']._cron_send_pending()
         self.assertFalse(self.simulator.orders)
 
     # --- never lost, never twice ---------------------------------------------------------------
@@ -216,7 +211,7 @@ class TestSaleOrder(GelatoOrderCase):
         self.assertEqual(order.state, 'sale')
         self.assertEqual(order.gelato_outbox_state, 'pending')
         self.assertIn('Could not reach Gelato', order.gelato_last_error)
-        self.assertGreater(order.gelato_next_attempt_at, fields.Datetime.now())
+        self.assertGreater(order.gelato_order_ids.next_attempt_at, fields.Datetime.now())
         self._run_outbox()
         self._run_outbox()
         self.assertEqual(order.gelato_outbox_state, 'sent')
@@ -241,7 +236,7 @@ class TestSaleOrder(GelatoOrderCase):
         order.action_confirm()
         # Gelato creates the order, then our transaction dies before it is committed.
         with self.assertRaises(RuntimeError), self.env.cr.savepoint():
-            self.env['sale.order']._cron_gelato_outbox()
+            self.env['gelato.order']._cron_send_pending()
             self.assertTrue(order.gelato_order_id)
             raise RuntimeError("crash before commit")
         order.invalidate_recordset()
@@ -254,8 +249,8 @@ class TestSaleOrder(GelatoOrderCase):
 
     def test_order_already_sent_is_skipped_by_a_second_run(self):
         order = self._confirm_and_send(self._order())
-        order.gelato_outbox_state = 'pending'  # as if a second worker had picked it up late
-        order.gelato_order_id = False
+        # As if a second worker had picked it up late.
+        order.gelato_order_ids.write({'state': 'pending', 'gelato_id': False})
         self._run_outbox()
         self.assertEqual(len(self._remote_orders_for(order)), 1)
 
@@ -281,7 +276,7 @@ class TestSaleOrder(GelatoOrderCase):
                 self._run_outbox()
         finally:
             self.simulator.come_up()
-        self.assertEqual(order.gelato_send_attempts, 3)
+        self.assertEqual(order.gelato_order_ids.send_attempts, 3)
         self.assertEqual(order.gelato_outbox_state, 'pending')
         self.assertEqual(len(order.activity_ids), 1)
 
@@ -332,9 +327,11 @@ class TestSaleOrder(GelatoOrderCase):
                          self.env.ref('gelato_connector.stock_location_gelato'))
         self.assertEqual(picking.location_dest_id.usage, 'customer')
         self.assertEqual(picking.state, 'assigned')
-        order._gelato_apply_status('shipped', tracking=[('TRACK1', 'https://track.example/1')])
+        self.simulator.set_order_status(order.gelato_order_id, 'shipped')
+        order.gelato_order_ids._gelato_reconcile_one()
         self.assertEqual(picking.state, 'done')
-        self.assertEqual(picking.carrier_tracking_ref, 'TRACK1')
+        code = self._remote(order)['shipment']['packages'][0]['trackingCode']
+        self.assertEqual(picking.carrier_tracking_ref, code)
         self.small.invalidate_recordset()
         self.assertEqual(self.small.qty_available, on_hand_before)
 
@@ -348,8 +345,8 @@ class TestSaleOrder(GelatoOrderCase):
     def test_reconciliation_applies_what_gelato_knows(self):
         order = self._confirm_and_send(self._order())
         self.simulator.set_order_status(order.gelato_order_id, 'shipped')
-        order.gelato_last_update_at = fields.Datetime.now() - timedelta(days=1)
-        self.env['sale.order']._cron_gelato_reconcile()
+        order.gelato_order_ids.last_update_at = fields.Datetime.now() - timedelta(days=1)
+        self.env['gelato.order']._cron_reconcile()
         self.assertEqual(order.gelato_status, 'shipped')
         self.assertEqual(order.picking_ids.state, 'done')
         self.assertTrue(order.picking_ids.carrier_tracking_ref)
@@ -357,11 +354,12 @@ class TestSaleOrder(GelatoOrderCase):
     def test_reconciliation_leaves_recently_heard_orders_alone(self):
         order = self._confirm_and_send(self._order())
         self.simulator.set_order_status(order.gelato_order_id, 'shipped')
-        self.env['sale.order']._cron_gelato_reconcile()
+        self.env['gelato.order']._cron_reconcile()
         self.assertEqual(order.gelato_status, 'created')
 
     def test_status_never_moves_backwards(self):
         order = self._confirm_and_send(self._order())
-        self.assertTrue(order._gelato_apply_status('delivered'))
-        self.assertFalse(order._gelato_apply_status('shipped'))
+        record = order.gelato_order_ids
+        self.assertTrue(record._gelato_set_status('delivered'))
+        self.assertFalse(record._gelato_set_status('shipped'))
         self.assertEqual(order.gelato_status, 'delivered')

@@ -125,10 +125,11 @@ class TestWebhook(GelatoHttpCase):
         picking = self.order.picking_ids
         self.assertEqual(picking.state, 'done')
         codes = picking.carrier_tracking_ref.split(',')
-        remote_codes = {f['trackingCode'] for item in self._remote(self.order)['items']
-                        for f in item.get('fulfillments', [])}
+        remote_codes = {p['trackingCode']
+                        for p in self._remote(self.order)['shipment']['packages']}
         self.assertEqual(set(codes), remote_codes)
-        self.assertTrue(picking.gelato_tracking_urls)
+        self.assertTrue(picking.gelato_package_ids.tracking_url)
+        self.assertEqual(picking.carrier_id, self.order.carrier_id or picking.carrier_id)
         emails = self._customer_emails()
         self.assertEqual(len(emails), 1)
         self.assertIn(codes[0], emails.body)
@@ -152,10 +153,14 @@ class TestWebhook(GelatoHttpCase):
         self._status('canceled')
         self.assertEqual(self.order.state, 'cancel')
         self.assertEqual(self.order.picking_ids.state, 'cancel')
-        self.assertIn('Gelato canceled the order', self._chatter())
+        self.assertIn('Gelato canceled', self._chatter())
 
     def test_failed_posts_gelatos_reason_and_gives_an_activity(self):
-        self._status('failed', comment="Print file could not be downloaded")
+        # order_status_updated carries no reason; the item event before it does
+        # (https://dashboard.gelato.com/docs/webhooks/: only order_item_status_updated has one).
+        self._send('order_item_status_updated', itemReferenceId=str(self.small_line.id),
+                   status='failed', comment="Print file could not be downloaded")
+        self._status('failed')
         self.assertEqual(self.order.gelato_status, 'failed')
         self.assertIn('could not be downloaded', self._chatter())
         self.assertTrue(self.order.activity_ids)
@@ -169,7 +174,8 @@ class TestWebhook(GelatoHttpCase):
     def test_late_event_never_moves_the_order_backwards(self):
         self._status('delivered')
         shipped = self._send('order_status_updated', fulfillmentStatus='shipped')
-        self.assertEqual(shipped.state, 'processed')
+        self.assertEqual(shipped.state, 'ignored', "recorded, with why it changed nothing")
+        self.assertIn('Late or out-of-order', shipped.error)
         self.assertEqual(self.order.gelato_status, 'delivered')
         self.assertEqual(len(self._customer_emails()), 1)
         self._send('order_status_updated', fulfillmentStatus='passed')
@@ -314,11 +320,14 @@ class TestWebhook(GelatoHttpCase):
         self.assertEqual(len(self._events()), count)
 
     def test_payload_values_are_escaped_and_only_http_links_are_links(self):
-        self._status('failed', comment='<img src=x onerror=alert(1)><b>bold</b>')
+        self._send('order_item_status_updated', itemReferenceId=str(self.small_line.id),
+                   status='failed', comment='<img src=x onerror=alert(1)><b>bold</b> &lt;i&gt;')
+        self._status('failed')
         note = self._chatter()
         self.assertNotIn('<img', note)
-        self.assertIn('&lt;img', note)
-        self.order.gelato_status = 'printed'
+        self.assertNotIn('<b>bold', note)
+        self.assertIn('bold', note)
+        self.order.gelato_order_ids.status = 'printed'
         self.simulator.set_order_status(self.order.gelato_order_id, 'shipped')
         payload = self._event('order_status_updated')
         for item in payload['items']:
@@ -328,7 +337,7 @@ class TestWebhook(GelatoHttpCase):
         email = self._customer_emails()[:1]
         self.assertNotIn('javascript:', email.body)
         self.assertNotIn('<script>', email.body)
-        self.assertFalse(self.order.picking_ids.gelato_tracking_urls)
+        self.assertFalse(self.order.picking_ids.gelato_package_ids.filtered('tracking_url'))
 
     # --- the simulator drives an order ---------------------------------------------------------
 
@@ -420,9 +429,10 @@ class TestWebhookConcurrency(TransactionCase):
         with self.registry.cursor() as cr:
             env = self.env(cr=cr)
             partner = env['res.partner'].create({'name': "Concurrent Customer"})
-            order = env['sale.order'].create({
-                'partner_id': partner.id, 'gelato_order_id': 'conc-order-1',
-                'gelato_status': 'created', 'state': 'sale',
+            order = env['sale.order'].create({'partner_id': partner.id, 'state': 'sale'})
+            env['gelato.order'].create({
+                'sale_order_id': order.id, 'reference': 'conc-ref-1', 'state': 'sent',
+                'gelato_id': 'conc-order-1', 'status': 'created',
             })
             order_id, partner_id = order.id, partner.id
         payload = {'id': 'evt-conc-order-1', 'event': 'order_status_updated',
@@ -452,5 +462,6 @@ class TestWebhookConcurrency(TransactionCase):
         finally:
             with self.registry.cursor() as cr:
                 cr.execute("DELETE FROM gelato_event WHERE event_id = %s", (payload['id'],))
+                cr.execute("DELETE FROM gelato_order WHERE sale_order_id = %s", (order_id,))
                 cr.execute("DELETE FROM sale_order WHERE id = %s", (order_id,))
                 cr.execute("DELETE FROM res_partner WHERE id = %s", (partner_id,))

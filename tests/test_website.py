@@ -169,10 +169,10 @@ class TestWebshopOrders(GelatoOrderCase):
         tx = self._pay(order)
         self.assertEqual(order.state, 'sale')
         self.assertEqual(order.gelato_outbox_state, 'pending')
-        self.env['sale.order']._cron_gelato_outbox()
-        self.env['sale.order']._cron_gelato_outbox()
+        self.env['gelato.order']._cron_send_pending()
+        self.env['gelato.order']._cron_send_pending()
         tx._post_process()  # a replayed payment notification
-        self.env['sale.order']._cron_gelato_outbox()
+        self.env['gelato.order']._cron_send_pending()
         self.assertEqual(order.gelato_outbox_state, 'sent')
         self.assertEqual(len(self._remote_orders_for(order)), 1)
 
@@ -185,7 +185,7 @@ class TestWebshopOrders(GelatoOrderCase):
         self.assertEqual(order.gelato_outbox_state, 'error')
         self.assertIn('print image', order.gelato_last_error)
         self.assertTrue(order.activity_ids)
-        self.env['sale.order']._cron_gelato_outbox()
+        self.env['gelato.order']._cron_send_pending()
         self.assertFalse(self._remote_orders_for(order))
         self.poster.gelato_image_ids[:1].datas = PNG
         order.action_gelato_send()

@@ -191,7 +191,7 @@ class TestWebshop(GelatoHttpCase):
         self.assertEqual(order.carrier_id, self.carrier_express)
         self.assertTrue(order._gelato_is_paid())
         # Confirmation queued the order; the outbox sends it (at once after a real commit).
-        self.env['sale.order']._cron_gelato_outbox()
+        self.env['gelato.order']._cron_send_pending()
         self.assertEqual(order.gelato_outbox_state, 'sent')
         remote = self._remote_orders_for(order)
         self.assertEqual(len(remote), 1, "sent once")

@@ -1,0 +1,1077 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+
+import logging
+from datetime import timedelta
+
+from markupsafe import Markup
+
+from odoo import api, fields, models, modules
+from odoo.exceptions import UserError, ValidationError
+
+from odoo.addons.gelato_connector import const, utils
+from odoo.addons.gelato_connector.exceptions import GelatoError
+
+_logger = logging.getLogger(__name__)
+
+
+class GelatoOrder(models.Model):
+    """The Gelato side of a sale: one record per Gelato order id.
+
+    A sale order becomes one Gelato order when it is sent; Gelato may split it into connected
+    orders (items produced in different hubs), and its support may replace a failed order by a
+    reorder under the same reference. Each of them is a record here, with its own status,
+    delivery estimate, packages and costs, the way `payment.transaction` is the provider's side
+    of a payment. The record also owns the outbox: a sale order waits here until Gelato has it.
+    """
+    _name = 'gelato.order'
+    _inherit = ['gelato.api.mixin']
+    _description = "Gelato Order"
+    _order = 'id desc'
+
+    sale_order_id = fields.Many2one(
+        'sale.order', string="Sales Order", required=True, readonly=True, ondelete='cascade',
+        index=True,
+    )
+    company_id = fields.Many2one(
+        related='sale_order_id.company_id', store=True, index=True, string="Company",
+    )
+    partner_id = fields.Many2one(related='sale_order_id.partner_id', string="Customer")
+    user_id = fields.Many2one(related='sale_order_id.user_id', string="Salesperson")
+    gelato_id = fields.Char(
+        string="Gelato Order ID", readonly=True, copy=False, index='btree_not_null',
+        help="Gelato's id of the order, once Gelato has it.",
+    )
+    reference = fields.Char(
+        string="Reference", required=True, readonly=True, copy=False, index=True,
+        help="The orderReferenceId this database sent to Gelato: the sale order's name and a "
+             "token of the database, so that no other database can be mistaken for this one.",
+    )
+    origin = fields.Selection(
+        string="Origin",
+        selection=[
+            ('sent', "Sent by Odoo"),
+            ('connected', "Connected order"),
+            ('reorder', "Reorder by Gelato"),
+            ('migrated', "Sent by an earlier version"),
+        ],
+        required=True, default='sent', readonly=True,
+    )
+    parent_id = fields.Many2one(
+        'gelato.order', string="Created With", readonly=True, ondelete='set null', index=True,
+        help="For a connected order: the order Gelato answered when the sale was sent. For a "
+             "reorder: the order it replaces.",
+    )
+    state = fields.Selection(
+        string="Sending",
+        selection=[
+            ('pending', "Waiting to be sent"),
+            ('sent', "At Gelato"),
+            ('error', "Needs attention"),
+            ('replaced', "Replaced by a reorder"),
+            ('cancel', "Canceled before sending"),
+        ],
+        required=True, default='pending', readonly=True, index=True,
+    )
+    status = fields.Selection(
+        string="Gelato Status", selection=const.ORDER_STATUSES, readonly=True, index=True,
+    )
+    status_reason = fields.Text(
+        string="Gelato's Reason", readonly=True,
+        help="What Gelato said about the last failure, hold or cancellation.",
+    )
+    send_attempts = fields.Integer(readonly=True)
+    next_attempt_at = fields.Datetime(string="Next Attempt", readonly=True, index=True)
+    last_error = fields.Text(string="Last Error", readonly=True)
+    last_update_at = fields.Datetime(string="Last Heard from Gelato", readonly=True)
+    shipment_method_uid = fields.Char(
+        string="Shipment Method UID", readonly=True,
+        help="The shipment method sent to Gelato: the one of the delivery method set on the "
+             "sale order.",
+    )
+    shipment_method_name = fields.Char(string="Shipment Method", readonly=True)
+    min_delivery_date = fields.Date(string="Delivery From", readonly=True)
+    max_delivery_date = fields.Date(string="Delivery Until", readonly=True)
+    connected_gelato_ids = fields.Char(
+        string="Connected Order IDs", readonly=True,
+        help="Gelato's connectedOrderIds, comma separated.",
+    )
+    sale_line_ids = fields.Many2many(
+        'sale.order.line', string="Order Lines", readonly=True,
+        relation='gelato_order_sale_line_rel',
+    )
+    item_ids = fields.One2many('gelato.order.item', 'gelato_order_id', string="Items")
+    package_ids = fields.One2many('gelato.order.package', 'gelato_order_id', string="Packages")
+    dashboard_url = fields.Char(string="In Gelato", compute='_compute_dashboard_url')
+    event_count = fields.Integer(compute='_compute_event_count')
+    # What Gelato charged, from the order's `receipts`.
+    receipts = fields.Json(readonly=True, copy=False)
+    cost_currency_id = fields.Many2one('res.currency', string="Cost Currency", readonly=True)
+    cost_products = fields.Monetary(
+        string="Products", currency_field='cost_currency_id', readonly=True)
+    cost_packaging = fields.Monetary(
+        string="Packaging", currency_field='cost_currency_id', readonly=True)
+    cost_shipping = fields.Monetary(
+        string="Shipping", currency_field='cost_currency_id', readonly=True)
+    cost_discount = fields.Monetary(
+        string="Discount", currency_field='cost_currency_id', readonly=True)
+    cost_vat = fields.Monetary(string="VAT", currency_field='cost_currency_id', readonly=True)
+    cost_total = fields.Monetary(
+        string="Gelato Cost", currency_field='cost_currency_id', readonly=True,
+        help="What Gelato charges for this order, VAT included, as its receipts say.",
+    )
+
+    _gelato_id_unique = models.UniqueIndex(
+        "(company_id, gelato_id) WHERE gelato_id IS NOT NULL",
+        "A Gelato order is recorded once per company.",
+    )
+
+    # === COMPUTE METHODS === #
+
+    @api.depends('reference', 'gelato_id')
+    def _compute_display_name(self):
+        for order in self:
+            order.display_name = order.reference if not order.gelato_id else \
+                f"{order.reference} ({order.gelato_id[:8]})"
+
+    @api.depends('gelato_id')
+    def _compute_dashboard_url(self):
+        for order in self:
+            order.dashboard_url = order.gelato_id and \
+                const.DASHBOARD_ORDER_URL.format(order_id=order.gelato_id)
+
+    def _compute_event_count(self):
+        counts = dict(self.env['gelato.event']._read_group(
+            [('order_id', 'in', self.ids)], ['order_id'], ['__count']))
+        for order in self:
+            order.event_count = counts.get(order, 0)
+
+    # === ACTION METHODS === #
+
+    def action_send_again(self):
+        """Send the orders again, after what stopped them was fixed: the "Send again" button."""
+        self._gelato_check_can_act()
+        for order in self.filtered(lambda o: o.state in ('pending', 'error')):
+            sale = order.sale_order_id
+            if sale.state != 'sale':
+                raise UserError(self.env._(
+                    "%(order)s is not confirmed: confirm it before sending it to Gelato.",
+                    order=sale.name))
+            if problems := sale._gelato_readiness_problems():
+                raise ValidationError('\n'.join(problems))
+            order.write({'state': 'pending', 'send_attempts': 0,
+                         'next_attempt_at': fields.Datetime.now()})
+        self.filtered(lambda o: o.state == 'pending')._gelato_send_pending()
+        return True
+
+    def action_refresh(self):
+        """Ask Gelato for the orders' state now and say what changed: "Ask Gelato now".
+
+        :return: A notification listing, per order, what changed or that nothing did.
+        :rtype: dict
+        """
+        self._gelato_check_can_act(write=False)
+        lines, failed = [], False
+        for order in self.filtered('gelato_id'):
+            before = order._gelato_snapshot()
+            try:
+                order._gelato_reconcile_one()
+            except GelatoError as error:
+                failed = True
+                lines.append(f"{order.display_name}: {error.args[0]}")
+                continue
+            lines.append(order._gelato_describe_change(before))
+        if not lines:
+            lines.append(self.env._("These orders are not at Gelato yet: nothing to ask."))
+        return utils.notification(
+            'danger' if failed else 'info', self.env._("Gelato says"), '\n'.join(lines),
+            sticky=failed, next_action={'type': 'ir.actions.client', 'tag': 'soft_reload'},
+        )
+
+    def action_cancel_at_gelato(self):
+        """Cancel these Gelato orders at Gelato: the "Cancel at Gelato" button.
+
+        :raise UserError: With Gelato's words when it refuses.
+        """
+        self._gelato_check_can_act()
+        self._gelato_cancel_remote()
+        for order in self.filtered(lambda o: o.status == 'canceled'):
+            order._gelato_after_cancel()
+        return True
+
+    def action_view_sale_order(self):
+        self.ensure_one()
+        return {
+            'type': 'ir.actions.act_window', 'res_model': 'sale.order',
+            'res_id': self.sale_order_id.id, 'view_mode': 'form',
+        }
+
+    def action_view_events(self):
+        self.ensure_one()
+        return {
+            'type': 'ir.actions.act_window', 'name': self.env._("Gelato Events"),
+            'res_model': 'gelato.event', 'view_mode': 'list,form',
+            'domain': [('order_id', '=', self.id)], 'context': {'create': False},
+        }
+
+    def _gelato_check_can_act(self, write=True):
+        """Check, before any call leaves, that the user may act on these orders' sales."""
+        sales = self.sale_order_id
+        sales.check_access('write' if write else 'read')
+
+    # === BUSINESS METHODS: IDENTITY === #
+
+    @api.model
+    def _gelato_database_uuid(self):
+        return self.env['ir.config_parameter'].sudo().get_param('database.uuid') or ''
+
+    @api.model
+    def _gelato_new_reference(self, sale):
+        """Return a reference for a new Gelato order of a sale, unique to this database.
+
+        `S00042-1a2b3c4d`: the sale's name, readable in Gelato's dashboard, and the first
+        characters of the database's uuid, so that a copy of the database (which gets a new
+        uuid) or another database with the same order names never shares a reference. A sale
+        sent again after a cancellation gets a suffix (`-2`, `-3`...).
+        """
+        token = self._gelato_database_uuid().replace('-', '')[:8] or 'odoo'
+        base = f"{sale.name}-{token}"[:const.REFERENCE_MAX_LENGTH - 3]
+        used = set(self.with_context(active_test=False).search(
+            [('sale_order_id', '=', sale.id)]).mapped('reference'))
+        reference, count = base, 1
+        while reference in used:
+            count += 1
+            reference = f"{base}-{count}"
+        return reference
+
+    def _gelato_metadata(self):
+        """The `metadata` sent with the order: the database and the sale order it comes from.
+
+        Before adopting an order found at Gelato (a lost answer, a connected order, a reorder),
+        its metadata must name this database.
+        """
+        self.ensure_one()
+        return [
+            {'key': const.METADATA_DATABASE_KEY, 'value': self._gelato_database_uuid()},
+            {'key': const.METADATA_SALE_ORDER_KEY, 'value': str(self.sale_order_id.id)},
+        ]
+
+    @api.model
+    def _gelato_is_ours(self, remote, reference=None):
+        """Return whether an order object of Gelato was created from this database.
+
+        :param dict remote: The order as Gelato returns it (GET order).
+        :param str reference: The reference it must carry, when known.
+        :rtype: bool
+        """
+        if not isinstance(remote, dict):
+            return False
+        if reference and remote.get('orderReferenceId') != reference:
+            return False
+        metadata = remote.get('metadata')
+        values = {entry.get('key'): entry.get('value') for entry in metadata
+                  if isinstance(entry, dict)} if isinstance(metadata, list) else {}
+        return bool(self._gelato_database_uuid()) and \
+            values.get(const.METADATA_DATABASE_KEY) == self._gelato_database_uuid()
+
+    # === BUSINESS METHODS: OUTBOX === #
+
+    @api.model
+    def _gelato_trigger_outbox(self):
+        """Wake the scheduled action that sends waiting orders: when the current transaction
+        commits, a cron worker sends them at once, with its own rights (OdooBot), never in the
+        request of whoever confirmed or paid."""
+        self.env.ref('gelato_connector.ir_cron_gelato_outbox').sudo()._trigger()
+
+    @api.model
+    def _cron_send_pending(self, limit=50):
+        """Send the orders waiting in the outbox whose next attempt is due, one per transaction.
+
+        Fair rotation: the least recently tried come first, so that an order that always fails
+        cannot starve the others.
+        """
+        due = self.sudo().search([
+            ('state', '=', 'pending'),
+            '|', ('next_attempt_at', '=', False), ('next_attempt_at', '<=', fields.Datetime.now()),
+        ], limit=limit, order='next_attempt_at, id')
+        due._gelato_send_pending(progress=True)
+
+    def _gelato_send_pending(self, progress=False):
+        """Send each pending order to Gelato, one order per transaction outside tests.
+
+        Each order is locked first (`FOR UPDATE SKIP LOCKED`): two workers never send the same
+        order, and the one that finds it locked moves on. A failure of one order is kept on it
+        and never stops the others.
+
+        :param bool progress: Whether to report progress to the running scheduled action.
+        """
+        self.flush_model(['state'])
+        for order in self:
+            self.env.cr.execute(
+                "SELECT id FROM gelato_order WHERE id = %s AND state = 'pending' "
+                "FOR UPDATE SKIP LOCKED", (order.id,))
+            if self.env.cr.fetchone():
+                order.invalidate_recordset()
+                order._gelato_guarded(order._gelato_send_one)
+            self._gelato_commit(progress)
+
+    def _gelato_guarded(self, method, *args):
+        """Run `method` in a savepoint; an unexpected error is kept on the order (and logged),
+        so that one record never blocks a queue."""
+        try:
+            with self.env.cr.savepoint():
+                return method(*args)
+        except (UserError, ValidationError) as error:
+            self._gelato_record_failure(GelatoError(error.args[0] if error.args else str(error)))
+        except Exception as error:
+            if isinstance(error, const.RETRYABLE_DB_ERRORS):
+                raise
+            _logger.exception("Gelato order %s: unexpected error", self.reference)
+            self._gelato_record_failure(GelatoError(
+                self.env._("Unexpected error: %s", type(error).__name__), transient=True))
+        return None
+
+    def _gelato_commit(self, progress=False, processed=1):
+        """Commit the work done on one record (outside tests, whose cursor must not commit)."""
+        if modules.module.current_test:
+            return
+        if progress:
+            self.env['ir.cron']._commit_progress(processed)
+        else:
+            self.env.cr.commit()
+
+    def _gelato_send_one(self):
+        """Create the order on Gelato, unless Gelato already has it.
+
+        Gelato is searched for the order's reference before anything is created, so that an
+        order created by an attempt whose answer was lost (a crash, a timeout) is adopted rather
+        than created twice.
+        """
+        self.ensure_one()
+        self.send_attempts += 1
+        sale = self.sale_order_id
+        try:
+            if not self.company_id.sudo().gelato_enabled:
+                raise GelatoError(self.env._(
+                    "Gelato is disabled for %(company)s: enable it in Sales settings, then send "
+                    "the order again.", company=self.company_id.name))
+            if self.env['ir.config_parameter'].sudo().get_param(const.NEUTRALIZED_PARAM):
+                raise GelatoError(self.env._(
+                    "This database is a neutralized copy: nothing is sent to Gelato from it."))
+            remote = self._gelato_find_remote()
+            if not remote:
+                remote = self._gelato_request(
+                    'order', 'POST', '/v4/orders', company=self.company_id, safe=False,
+                    json=sale._gelato_prepare_order_payload(self),
+                )
+                if not isinstance(remote, dict) or not utils.clean_str(remote.get('id')):
+                    raise GelatoError(self.env._(
+                        "Gelato accepted the order but sent no order id; it will be looked up "
+                        "by its reference at the next attempt."), transient=True)
+        except GelatoError as error:
+            self._gelato_record_failure(error)
+            return False
+        self.write({
+            'gelato_id': utils.clean_str(remote['id']), 'state': 'sent', 'last_error': False,
+            'next_attempt_at': False, 'last_update_at': fields.Datetime.now(),
+        })
+        self._gelato_apply_remote(remote, adopt_connected=True)
+        if not self.status:
+            self._gelato_set_status('created')
+        sale._gelato_note(self.env._("The order was sent to Gelato (order %s).", self.gelato_id))
+        return True
+
+    def _gelato_find_remote(self):
+        """Return the order Gelato holds under this record's reference, when this database
+        created it (a lost answer), else None."""
+        answer = self._gelato_request(
+            'order', 'POST', '/v4/orders:search', company=self.company_id, safe=True,
+            json={'orderReferenceIds': [self.reference], 'limit': 10},
+        )
+        for summary in (answer.get('orders') or []) if isinstance(answer, dict) else []:
+            if not isinstance(summary, dict) or summary.get('orderReferenceId') != self.reference \
+                    or summary.get('fulfillmentStatus') == 'canceled':
+                continue
+            gelato_id = utils.gelato_id(summary.get('id'))
+            if not gelato_id:
+                continue
+            remote = self._gelato_request('order', 'GET', f'/v4/orders/{gelato_id}',
+                                          company=self.company_id)
+            if self._gelato_is_ours(remote, self.reference):
+                return remote
+        return None
+
+    def _gelato_record_failure(self, error):
+        """Keep the error on the order and plan the next attempt.
+
+        Transient errors (Gelato down, 429, 5xx, an unreadable answer) are retried with backoff;
+        after `OUTBOX_ALERT_ATTEMPTS` failures the salesperson gets an activity. Refusals (4xx)
+        wait for someone to fix the order and press "Send again".
+        """
+        message = str(error.args[0] if error.args else error)
+        if error.transient:
+            delay = const.OUTBOX_BACKOFF_MINUTES[
+                min(max(self.send_attempts, 1), len(const.OUTBOX_BACKOFF_MINUTES)) - 1]
+            self.write({
+                'state': 'pending', 'last_error': message,
+                'next_attempt_at': fields.Datetime.now() + timedelta(minutes=delay),
+            })
+            if self.send_attempts == const.OUTBOX_ALERT_ATTEMPTS:
+                self.sale_order_id._gelato_schedule_activity(self.env._(
+                    "Gelato could not be reached %(count)s times for this order; it is still "
+                    "retried automatically. Last error: %(error)s",
+                    count=self.send_attempts, error=message,
+                ))
+            return
+        self._gelato_needs_attention(
+            self.env._("Gelato refused the order. Fix it, then press \"Send to Gelato\"."),
+            [message],
+        )
+
+    def _gelato_needs_attention(self, heading, problems):
+        """Keep an order that cannot go to Gelato as it is, with why, for the salesperson: the
+        order says so, the sale's chatter has a note and the salesperson a to-do.
+
+        :param str heading: What happened and what to do.
+        :param list[str] problems: The reasons, one sentence each.
+        """
+        message = '\n'.join(problems)
+        self.write({'state': 'error', 'last_error': message, 'next_attempt_at': False})
+        sale = self.sale_order_id
+        sale.message_post(
+            body=Markup("%s<br/>%s") % (heading, Markup("<br/>").join(problems)),
+            author_id=self.env.ref('base.partner_root').id,
+        )
+        sale._gelato_schedule_activity(message)
+
+    # === BUSINESS METHODS: WHAT GELATO SAYS === #
+
+    def _gelato_apply_remote(self, remote, adopt_connected=False):
+        """Apply an order object of Gelato (create answer or GET order): items, status,
+        packages, delivery estimate, shipment method, costs and connected orders.
+
+        :param dict remote: The order as Gelato returns it.
+        :param bool adopt_connected: Whether to create the records of connected orders Odoo does
+                                     not know yet (create answers and reconciliation).
+        :return: The connected order ids Gelato named but Odoo could not adopt.
+        :rtype: list[str]
+        """
+        self.ensure_one()
+        if not isinstance(remote, dict):
+            return []
+        self._gelato_sync_items(remote.get('items'))
+        shipment = remote.get('shipment') if isinstance(remote.get('shipment'), dict) else {}
+        values = {}
+        method_uid = utils.clean_str(shipment.get('shipmentMethodUid'))
+        method_name = utils.clean_str(shipment.get('shipmentMethodName'))
+        if method_uid and method_uid != self.shipment_method_uid:
+            values['shipment_method_uid'] = method_uid
+        if method_name and method_name != self.shipment_method_name:
+            values['shipment_method_name'] = method_name
+        connected = [cid for cid in (utils.gelato_id(c) for c in remote.get('connectedOrderIds')
+                                     or [] if isinstance(remote.get('connectedOrderIds'), list))
+                     if cid and cid != self.gelato_id]
+        connected_text = ','.join(connected) or False
+        if connected_text != (self.connected_gelato_ids or False):
+            values['connected_gelato_ids'] = connected_text
+        if values:
+            self.write(values)
+        self._gelato_apply_receipts(remote.get('receipts'))
+        self._gelato_apply_packages(shipment.get('packages'))
+        status = utils.clean_str(remote.get('fulfillmentStatus'))
+        if status:
+            self._gelato_set_status(status)
+        self._gelato_apply_delivery_estimate(
+            shipment.get('minDeliveryDate'), shipment.get('maxDeliveryDate'), notify=False)
+        unknown = []
+        if adopt_connected:
+            for connected_id in connected:
+                if not self._gelato_adopt_connected(connected_id):
+                    unknown.append(connected_id)
+        return unknown
+
+    def _gelato_sync_items(self, remote_items):
+        """Record Gelato's items (their ids) and the sale order lines they carry.
+
+        The lines of this record become those whose `itemReferenceId` Gelato lists; an answer
+        without items keeps the lines as they are.
+        """
+        if not isinstance(remote_items, list) or not remote_items:
+            if not self.item_ids and self.sale_line_ids:
+                self.item_ids = [fields.Command.create({
+                    'item_reference': str(line.id), 'sale_line_id': line.id,
+                    'quantity': int(line.product_uom_qty),
+                }) for line in self.sale_line_ids]
+            return
+        lines = self.sale_order_id.order_line
+        by_reference = {item.item_reference: item for item in self.item_ids}
+        commands, carried = [], self.env['sale.order.line']
+        for remote_item in remote_items:
+            if not isinstance(remote_item, dict):
+                continue
+            reference = utils.clean_str(remote_item.get('itemReferenceId'))
+            line = lines.filtered(lambda l, r=reference: str(l.id) == r)[:1]
+            carried |= line
+            values = {
+                'gelato_item_id': utils.clean_str(remote_item.get('id')),
+                'item_reference': reference,
+                'sale_line_id': line.id or False,
+            }
+            if isinstance(remote_item.get('quantity'), int):
+                values['quantity'] = remote_item['quantity']
+            item = by_reference.pop(reference, None)
+            if item:
+                changed = {k: v for k, v in values.items() if v and item[k] != v
+                           and not (k == 'sale_line_id' and item.sale_line_id.id == v)}
+                if changed:
+                    commands.append(fields.Command.update(item.id, changed))
+            else:
+                commands.append(fields.Command.create(values))
+            status = utils.clean_str(remote_item.get('fulfillmentStatus'))
+            if item and status:
+                item._gelato_set_status(status)
+        commands += [fields.Command.delete(item.id) for item in by_reference.values()
+                     if not item.gelato_item_id]
+        if commands:
+            self.item_ids = commands
+        if carried and carried != self.sale_line_ids:
+            self.sale_line_ids = [fields.Command.set(carried.ids)]
+
+    def _gelato_apply_receipts(self, receipts):
+        """Keep Gelato's receipts and what they add up to (products, packaging, shipping,
+        discount, VAT, total) in the receipts' currency.
+
+        Receipts in a currency Odoo does not know, or amounts that are not numbers, are kept as
+        received but not added up.
+        """
+        if not isinstance(receipts, list) or not receipts or receipts == self.receipts:
+            return
+        totals = dict.fromkeys(('productsPrice', 'packagingPrice', 'shippingPrice', 'discount',
+                                'totalVat', 'totalInclVat'), 0.0)
+        currency_code = None
+        for receipt in receipts:
+            if not isinstance(receipt, dict):
+                continue
+            code = utils.clean_str(receipt.get('currency'), 3)
+            if currency_code and code != currency_code:
+                continue  # One currency is added up; the receipts are all kept.
+            currency_code = code
+            sign = -1 if receipt.get('transactionType') == 'refund' else 1
+            for key in totals:
+                amount = receipt.get(key)
+                if isinstance(amount, (int, float)) and not isinstance(amount, bool):
+                    totals[key] += sign * amount
+        currency = self.env['res.currency'].with_context(active_test=False).search(
+            [('name', '=', currency_code)], limit=1) if currency_code else False
+        values = {'receipts': receipts}
+        if currency:
+            values.update({
+                'cost_currency_id': currency.id,
+                'cost_products': totals['productsPrice'],
+                'cost_packaging': totals['packagingPrice'],
+                'cost_shipping': totals['shippingPrice'],
+                'cost_discount': totals['discount'],
+                'cost_vat': totals['totalVat'],
+                'cost_total': totals['totalInclVat'],
+            })
+        self.write(values)
+
+    def _gelato_set_status(self, status, reason=None):
+        """Move the order to a Gelato status along the allowed transitions, and react.
+
+        A status the table does not allow from the current one is a late or out-of-order event:
+        nothing changes.
+
+        :param str status: Gelato's fulfillment status.
+        :param str reason: Gelato's words about it, when it gave any.
+        :return: Whether the order changed.
+        :rtype: bool
+        """
+        self.ensure_one()
+        previous = self.status or False
+        if status not in const.STATUS_TRANSITIONS.get(previous, ()):
+            return False
+        values = {'status': status, 'last_update_at': fields.Datetime.now()}
+        if reason or status in ('failed', 'on_hold', 'canceled', 'returned'):
+            values['status_reason'] = reason or self._gelato_items_reason() or False
+        self.write(values)
+        handler = getattr(self, f'_gelato_on_{status}', None)
+        if handler:
+            handler(previous)
+        return True
+
+    def _gelato_items_reason(self):
+        """Gelato's comments on the items, where a failure's reason is (order events carry
+        none: `order_item_status_updated` does)."""
+        comments = [c for c in self.item_ids.mapped('status_comment') if c]
+        return '\n'.join(dict.fromkeys(comments)) or None
+
+    def _gelato_on_shipped(self, previous):
+        self._gelato_ship()
+        if previous not in const.SHIPPED_STATUSES:
+            self.sale_order_id._gelato_note(self.env._(
+                "Gelato shipped %(order)s.", order=self.display_name))
+            self.sale_order_id._gelato_notify_customer(tracking=self._gelato_tracking())
+
+    def _gelato_on_in_transit(self, previous):
+        self._gelato_on_shipped(previous)
+
+    def _gelato_on_delivered(self, previous):
+        self._gelato_ship()
+        sale = self.sale_order_id
+        sale._gelato_note(self.env._("Gelato delivered %(order)s.", order=self.display_name))
+        if all(o.status == 'delivered' for o in sale._gelato_active_orders()
+               if o.status != 'canceled'):
+            sale._gelato_notify_customer(delivered=True)
+
+    def _gelato_on_canceled(self, previous):
+        self._gelato_after_cancel(by_gelato=True)
+
+    def _gelato_on_failed(self, previous):
+        self._gelato_alert(self.env._("Gelato could not fulfill %(order)s.",
+                                      order=self.display_name))
+
+    def _gelato_on_on_hold(self, previous):
+        self._gelato_alert(self.env._("Gelato put %(order)s on hold.", order=self.display_name))
+
+    def _gelato_on_returned(self, previous):
+        self._gelato_alert(self.env._("The parcel of %(order)s was returned to Gelato.",
+                                      order=self.display_name))
+
+    def _gelato_alert(self, text):
+        """A note on the sale and a to-do for the salesperson, with Gelato's reason."""
+        sale = self.sale_order_id
+        sale._gelato_note(text, self.status_reason)
+        sale._gelato_schedule_activity(
+            f"{text} {self.env._('Gelato says: %s', self.status_reason)}"
+            if self.status_reason else text)
+
+    def _gelato_after_cancel(self, by_gelato=False):
+        """The order is canceled at Gelato: its lines will not ship. When every Gelato order of
+        the sale is canceled, so is the sale (and its delivery); otherwise only the moves of
+        this order's lines are."""
+        sale = self.sale_order_id
+        if by_gelato:
+            sale._gelato_note(self.env._("Gelato canceled %(order)s.", order=self.display_name),
+                              self.status_reason)
+        active = sale._gelato_active_orders().filtered(lambda o: o.status != 'canceled')
+        if not active and sale.state != 'cancel':
+            if by_gelato:
+                sale.with_context(gelato_remote_canceled=True)._action_cancel()
+            return
+        if active:
+            moves = self.sale_line_ids.move_ids.filtered(
+                lambda m: m.state not in ('done', 'cancel') and m.location_id.usage == 'supplier')
+            still_sent = active.sale_line_ids
+            moves.filtered(lambda m: m.sale_line_id not in still_sent)._action_cancel()
+
+    def _gelato_apply_item_status(self, item_reference, status, comment=None):
+        """Apply an `order_item_status_updated` event to the item it names.
+
+        :return: Whether the item changed; None when the order has no such item.
+        """
+        item = self.item_ids.filtered(lambda i: i.item_reference == item_reference)[:1]
+        if not item:
+            return None
+        changed = item._gelato_set_status(status, comment)
+        if changed and status == 'failed':
+            self.sale_order_id._gelato_schedule_activity(self.env._(
+                "Gelato could not produce %(product)s: %(comment)s",
+                product=item.product_id.display_name or item_reference,
+                comment=comment or self.env._("no reason given"),
+            ))
+        return changed
+
+    def _gelato_apply_fulfillments(self, remote_items):
+        """Turn the item `fulfillments` of an `order_status_updated` event into packages.
+
+        :param list remote_items: The event's `items`.
+        """
+        packages = {}
+        for remote_item in remote_items if isinstance(remote_items, list) else []:
+            if not isinstance(remote_item, dict):
+                continue
+            reference = utils.clean_str(remote_item.get('itemReferenceId'))
+            item = self.item_ids.filtered(lambda i, r=reference: i.item_reference == r)[:1]
+            status = utils.clean_str(remote_item.get('fulfillmentStatus'))
+            if item and status:
+                item._gelato_set_status(status)
+            fulfillments = remote_item.get('fulfillments')
+            for fulfillment in fulfillments if isinstance(fulfillments, list) else []:
+                if not isinstance(fulfillment, dict):
+                    continue
+                code = utils.clean_str(fulfillment.get('trackingCode'), 128)
+                if not code:
+                    continue
+                entry = packages.setdefault(code, {
+                    'package_ref': code, 'tracking_code': code,
+                    'tracking_url': utils.safe_url(fulfillment.get('trackingUrl')),
+                    'items': self.env['gelato.order.item']})
+                entry['items'] |= item
+        self._gelato_store_packages(list(packages.values()))
+
+    def _gelato_apply_packages(self, remote_packages):
+        """Store the `shipment.packages` of a GET order answer: each package with its tracking
+        and the items it holds (Gelato lists its item ids). Items of another order are left
+        out."""
+        packages = []
+        for remote in remote_packages if isinstance(remote_packages, list) else []:
+            if not isinstance(remote, dict):
+                continue
+            code = utils.clean_str(remote.get('trackingCode'), 128)
+            ref = utils.clean_str(remote.get('id')) or code
+            if not ref:
+                continue
+            item_ids = remote.get('orderItemIds') if isinstance(remote.get('orderItemIds'),
+                                                                list) else []
+            wanted = {utils.clean_str(i) for i in item_ids} - {None}
+            items = self.item_ids.filtered(lambda i, w=wanted: i.gelato_item_id in w)
+            packages.append({'package_ref': ref, 'tracking_code': code,
+                             'tracking_url': utils.safe_url(remote.get('trackingUrl')),
+                             'items': items})
+        self._gelato_store_packages(packages)
+
+    def _gelato_store_packages(self, packages):
+        """Create or complete the packages, then ship those with a tracking code when the
+        order's status says it left the hub.
+
+        :param list[dict] packages: `package_ref`, `tracking_code`, `tracking_url`, `items`.
+        """
+        existing = {p.package_ref: p for p in self.package_ids}
+        by_code = {p.tracking_code: p for p in self.package_ids if p.tracking_code}
+        for entry in packages:
+            package = existing.get(entry['package_ref']) or by_code.get(entry['tracking_code'])
+            values = {k: entry[k] for k in ('tracking_code', 'tracking_url') if entry[k]}
+            if package:
+                values = {k: v for k, v in values.items() if package[k] != v}
+                new_items = entry['items'] - package.item_ids
+                if new_items:
+                    values['item_ids'] = [fields.Command.link(i.id) for i in new_items]
+                if entry['package_ref'] != package.package_ref and \
+                        package.package_ref == package.tracking_code:
+                    values['package_ref'] = entry['package_ref']  # Gelato's id, now known.
+                if values:
+                    package.write(values)
+            else:
+                package = self.env['gelato.order.package'].create({
+                    **values, 'gelato_order_id': self.id, 'package_ref': entry['package_ref'],
+                    'item_ids': [fields.Command.set(entry['items'].ids)],
+                })
+                existing[package.package_ref] = package
+        if self.status in const.SHIPPED_STATUSES:
+            self._gelato_ship()
+
+    def _gelato_apply_tracking(self, item_reference, code, url):
+        """Apply an `order_item_tracking_code_updated` event: the item left in a package.
+
+        :return: Whether the order has the item.
+        :rtype: bool
+        """
+        item = self.item_ids.filtered(lambda i: i.item_reference == item_reference)[:1]
+        if not item:
+            return False
+        self._gelato_store_packages([{'package_ref': code, 'tracking_code': code,
+                                      'tracking_url': utils.safe_url(url), 'items': item}])
+        self._gelato_ship(self.package_ids.filtered(lambda p: p.tracking_code == code))
+        return True
+
+    def _gelato_ship(self, packages=None):
+        """Validate the delivery for what left Gelato.
+
+        Each package not shipped yet validates the moves of its items' lines (what is not in it
+        stays in a backorder), with its tracking code. When the order itself is shipped, what
+        no package named leaves too.
+
+        :param gelato.order.package packages: The packages to ship; default: all of them.
+        """
+        packages = (packages if packages is not None else self.package_ids).filtered(
+            lambda p: not p.picking_id)
+        Picking = self.env['stock.picking']
+        for package in packages:
+            lines = package.item_ids.sale_line_id
+            if not lines:
+                continue
+            picking = Picking._gelato_ship_lines(lines, [(package.tracking_code,
+                                                          package.tracking_url)])
+            if picking:
+                package.picking_id = picking
+        if self.status in const.SHIPPED_STATUSES:
+            Picking._gelato_ship_lines(self.sale_line_ids, [])
+
+    def _gelato_apply_delivery_estimate(self, min_date, max_date, notify=True):
+        """Keep Gelato's delivery estimate; note it on the sale when it moves later.
+
+        :return: Whether the estimate changed.
+        :rtype: bool
+        """
+        self.ensure_one()
+        new_min, new_max = utils.parse_date(min_date), utils.parse_date(max_date)
+        values = {}
+        if new_min and new_min != self.min_delivery_date:
+            values['min_delivery_date'] = new_min
+        if new_max and new_max != self.max_delivery_date:
+            values['max_delivery_date'] = new_max
+        if not values:
+            return False
+        old_max = self.max_delivery_date
+        self.write(values)
+        if notify and old_max and new_max and new_max > old_max:
+            self.sale_order_id._gelato_note(self.env._(
+                "Gelato moved the expected delivery of %(order)s later: now between %(start)s "
+                "and %(end)s.", order=self.display_name,
+                start=self.min_delivery_date or '?', end=self.max_delivery_date,
+            ))
+        return True
+
+    def _gelato_tracking(self):
+        """The `(code, url)` pairs of the order's packages."""
+        return [(p.tracking_code, p.tracking_url) for p in self.package_ids if p.tracking_code]
+
+    # === BUSINESS METHODS: FINDING AND ADOPTING === #
+
+    @api.model
+    def _gelato_find(self, company, gelato_id, reference):
+        """Find the record an event is about: by Gelato's order id, else adopt the order when
+        its reference is one this database sent (a connected order, a reorder).
+
+        :param res.company company: The company whose webhook received the event.
+        :param str gelato_id: The event's `orderId`.
+        :param str reference: The event's `orderReferenceId`.
+        :return: The record, or an empty recordset and why.
+        :rtype: tuple[gelato.order, str | None]
+        :raise GelatoError: (transient) when the reference's order is still being sent: the
+                            event is retried once the send is committed.
+        """
+        domain = [('company_id', '=', company.id)]
+        if gelato_id:
+            order = self.search(domain + [('gelato_id', '=', gelato_id)], limit=1)
+            if order:
+                return order, None
+        siblings = self.search(domain + [('reference', '=', reference)]) if reference \
+            else self.browse()
+        if not siblings:
+            return self.browse(), self.env._(
+                "No Gelato order of %(company)s has the id %(id)s or the reference "
+                "%(reference)s: an order this database did not send.",
+                company=company.name, id=gelato_id or '-', reference=reference or '-')
+        if not gelato_id:
+            return siblings.filtered('gelato_id')[:1], None
+        if siblings.filtered(lambda o: o.state == 'pending' and not o.gelato_id):
+            raise GelatoError(self.env._(
+                "The order %s is being sent to Gelato; the event is processed again once its "
+                "answer is stored.", reference), transient=True)
+        adopted = siblings[:1]._gelato_adopt(gelato_id)
+        if not adopted:
+            return self.browse(), self.env._(
+                "Gelato's order %(id)s carries the reference %(reference)s but was not created "
+                "by this database (its metadata does not name it): left untouched.",
+                id=gelato_id, reference=reference)
+        return adopted, None
+
+    def _gelato_adopt(self, gelato_id, remote=None):
+        """Make a record of a Gelato order that carries this record's reference: a connected
+        order of it, or a reorder that replaces it (and the other failed orders of its lines).
+
+        The order is read from Gelato first, and adopted only if its metadata names this
+        database.
+
+        :param str gelato_id: Gelato's order id.
+        :param dict remote: The order, when already read.
+        :return: The new record, or an empty recordset when the order is not ours.
+        :rtype: gelato.order
+        """
+        self.ensure_one()
+        if remote is None:
+            remote = self._gelato_request('order', 'GET', f'/v4/orders/{gelato_id}',
+                                          company=self.company_id)
+        if not self._gelato_is_ours(remote, self.reference):
+            return self.browse()
+        sale = self.sale_order_id
+        known = self.search([('sale_order_id', '=', sale.id), ('gelato_id', '!=', False)])
+        connected_to = known.filtered(
+            lambda o: gelato_id in (o.connected_gelato_ids or '').split(','))[:1]
+        remote_connected = remote.get('connectedOrderIds') if isinstance(
+            remote.get('connectedOrderIds'), list) else []
+        connected_to = connected_to or known.filtered(
+            lambda o: o.gelato_id in remote_connected and o.state == 'sent'
+            and o.status not in ('failed', 'canceled'))[:1]
+        record = self.create({
+            'sale_order_id': sale.id, 'gelato_id': gelato_id, 'reference': self.reference,
+            'origin': 'connected' if connected_to else 'reorder',
+            'parent_id': (connected_to or self).id, 'state': 'sent',
+            'last_update_at': fields.Datetime.now(),
+        })
+        record._gelato_apply_remote(remote)
+        if not record.status:
+            record._gelato_set_status('created')
+        if record.origin == 'reorder':
+            replaced = known.filtered(
+                lambda o: o.state == 'sent' and o.status in ('failed', 'on_hold', 'canceled')
+                and (o.sale_line_ids & record.sale_line_ids or not record.sale_line_ids))
+            replaced.write({'state': 'replaced'})
+            sale._gelato_note(self.env._(
+                "Gelato replaced %(old)s by the reorder %(new)s.",
+                old=', '.join(replaced.mapped('display_name')) or '-',
+                new=record.display_name))
+        else:
+            sale._gelato_note(self.env._(
+                "Gelato produces part of the order separately: %(order)s.",
+                order=record.display_name))
+        return record
+
+    def _gelato_adopt_connected(self, gelato_id):
+        """Adopt a connected order named in this order's `connectedOrderIds`.
+
+        :return: The record (already known or new), or an empty recordset when Gelato does not
+                 know the id or it is not ours.
+        """
+        existing = self.search([('company_id', '=', self.company_id.id),
+                                ('gelato_id', '=', gelato_id)], limit=1)
+        if existing:
+            return existing
+        try:
+            return self._gelato_adopt(gelato_id)
+        except GelatoError as error:
+            _logger.info("Connected order %s of %s not adopted: %s", gelato_id,
+                         self.reference, error.args[0])
+            self.sale_order_id._gelato_note(self.env._(
+                "Gelato named %(id)s as a connected order of %(order)s, but could not return "
+                "it: %(reason)s", id=gelato_id, order=self.display_name, reason=error.args[0]))
+            return self.browse()
+
+    # === BUSINESS METHODS: CANCELLATION === #
+
+    def _gelato_cancel_remote(self):
+        """Cancel the orders at Gelato, all or none as far as Odoo can tell.
+
+        Orders whose known status is past what Gelato cancels are refused before any call.
+        Orders not sent yet are looked up first (a lost answer may have created them).
+
+        :raise UserError: With Gelato's words when it refuses, or when it cannot be reached.
+        """
+        if self.env.context.get('gelato_remote_canceled'):
+            return
+        too_late = self.filtered(lambda o: o.state == 'sent' and o.status
+                                 and o.status not in const.CANCELABLE_STATUSES
+                                 and o.status != 'canceled')
+        if too_late:
+            raise UserError(self.env._(
+                "Gelato cannot cancel %(orders)s any more (status: %(status)s), so the order "
+                "stays confirmed.", orders=', '.join(too_late.mapped('display_name')),
+                status=', '.join(dict.fromkeys(too_late.mapped(
+                    lambda o: dict(const.ORDER_STATUSES)[o.status])))))
+        for order in self:
+            if order.state in ('pending', 'error') and not order.gelato_id:
+                self.env.cr.execute(
+                    "SELECT id FROM gelato_order WHERE id = %s FOR UPDATE NOWAIT", (order.id,))
+                try:
+                    remote = order._gelato_find_remote()
+                except GelatoError as error:
+                    raise UserError(self.env._(
+                        "Gelato could not be asked whether it has %(order)s, so it stays "
+                        "confirmed.\n%(reason)s", order=order.reference,
+                        reason=error.args[0])) from None
+                if not remote:
+                    order.write({'state': 'cancel', 'next_attempt_at': False})
+                    continue
+                order.write({'gelato_id': remote['id'], 'state': 'sent'})
+            if order.state != 'sent' or order.status == 'canceled':
+                continue
+            try:
+                if order.status == 'draft':
+                    order._gelato_request('order', 'DELETE', f'/v4/orders/{order.gelato_id}',
+                                          company=order.company_id)
+                else:
+                    order._gelato_request(
+                        'order', 'POST', f'/v4/orders/{order.gelato_id}:cancel',
+                        company=order.company_id, safe=True)
+            except GelatoError as error:
+                raise UserError(self.env._(
+                    "Gelato did not cancel %(order)s, so the sale stays confirmed.\n%(reason)s",
+                    order=order.display_name, reason=error.args[0],
+                )) from None
+            order.write({'status': 'canceled', 'last_update_at': fields.Datetime.now()})
+            order.sale_order_id._gelato_note(self.env._(
+                "%(order)s was canceled on Gelato.", order=order.display_name))
+
+    # === BUSINESS METHODS: RECONCILIATION === #
+
+    @api.model
+    def _cron_reconcile(self, limit=100):
+        """Ask Gelato about open orders that have heard nothing for a while, one order per
+        transaction, the quietest first."""
+        quiet_since = fields.Datetime.now() - timedelta(hours=const.RECONCILE_AFTER_HOURS)
+        orders = self.sudo().search([
+            ('state', '=', 'sent'), ('gelato_id', '!=', False),
+            ('status', 'not in', const.FINAL_STATUSES),
+            '|', ('last_update_at', '=', False), ('last_update_at', '<', quiet_since),
+        ], limit=limit, order='last_update_at, id')
+        for order in orders:
+            try:
+                with self.env.cr.savepoint():
+                    order._gelato_reconcile_one()
+            except GelatoError as error:
+                _logger.info("Reconciliation of %s skipped: %s", order.reference, error.args[0])
+                order.last_update_at = fields.Datetime.now()  # Rotate: the others come first.
+            except Exception as error:
+                if isinstance(error, const.RETRYABLE_DB_ERRORS):
+                    raise
+                _logger.exception("Reconciliation of %s failed", order.reference)
+                order.last_update_at = fields.Datetime.now()
+            self._gelato_commit(progress=True)
+
+    def _gelato_reconcile_one(self):
+        """Read the order from Gelato and apply it as the webhook would; for a failed or held
+        order, also look for the reorder Gelato may have made under the same reference."""
+        self.ensure_one()
+        remote = self._gelato_request('order', 'GET', f'/v4/orders/{self.gelato_id}',
+                                      company=self.company_id)
+        self._gelato_apply_remote(remote, adopt_connected=True)
+        self.last_update_at = fields.Datetime.now()
+        if self.status in ('failed', 'on_hold', 'canceled'):
+            self._gelato_adopt_reorders()
+
+    def _gelato_adopt_reorders(self):
+        """Adopt the orders Gelato holds under this record's reference that Odoo does not know
+        (a reorder or resubmission after a failure)."""
+        answer = self._gelato_request(
+            'order', 'POST', '/v4/orders:search', company=self.company_id, safe=True,
+            json={'orderReferenceIds': [self.reference], 'limit': 10},
+        )
+        known = set(self.search([('company_id', '=', self.company_id.id),
+                                 ('reference', '=', self.reference)]).mapped('gelato_id'))
+        for summary in (answer.get('orders') or []) if isinstance(answer, dict) else []:
+            gelato_id = utils.gelato_id(summary.get('id')) if isinstance(summary, dict) else None
+            if gelato_id and gelato_id not in known \
+                    and summary.get('orderReferenceId') == self.reference:
+                self._gelato_adopt(gelato_id)
+                known.add(gelato_id)
+
+    def _gelato_snapshot(self):
+        self.ensure_one()
+        return {
+            'status': self.status, 'packages': len(self.package_ids),
+            'max': self.max_delivery_date, 'orders': len(self.sale_order_id.gelato_order_ids),
+        }
+
+    def _gelato_describe_change(self, before):
+        """Say in words what a reconciliation changed on the order."""
+        after = self._gelato_snapshot()
+        labels = dict(const.ORDER_STATUSES)
+        parts = []
+        if after['status'] != before['status']:
+            parts.append(self.env._("status %(old)s → %(new)s",
+                                    old=labels.get(before['status'], '-'),
+                                    new=labels.get(after['status'], '-')))
+        if after['packages'] != before['packages']:
+            parts.append(self.env._("%s new package(s) with tracking",
+                                    after['packages'] - before['packages']))
+        if after['max'] != before['max']:
+            parts.append(self.env._("delivery expected until %s", after['max']))
+        if after['orders'] != before['orders']:
+            parts.append(self.env._("%s new Gelato order(s) for this sale",
+                                    after['orders'] - before['orders']))
+        if not parts:
+            return self.env._("%(order)s: nothing new (status %(status)s).",
+                              order=self.display_name,
+                              status=labels.get(self.status, '-'))
+        return f"{self.display_name}: {'; '.join(parts)}."

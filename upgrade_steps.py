@@ -1,0 +1,134 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+"""Upgrade steps between versions, called by the scripts in `migrations/` (and by the tests).
+
+19.0.2.0.0: a sale order's Gelato order moved from columns of `sale_order` to records of
+`gelato.order`. Before the new code loads, the old columns are copied aside
+(`snapshot_legacy_orders`); once it is loaded, each order sent by the previous version becomes
+one record (`migrate_legacy_orders`).
+"""
+import logging
+
+from odoo import fields
+
+_logger = logging.getLogger(__name__)
+
+LEGACY_ORDERS = 'gelato_legacy_sale_order'
+LEGACY_LINES = 'gelato_legacy_sale_line'
+LEGACY_PICKINGS = 'gelato_legacy_picking'
+
+_ORDER_COLUMNS = ('gelato_order_id', 'gelato_status', 'gelato_min_delivery_date',
+                  'gelato_max_delivery_date', 'gelato_shipment_method_uid', 'gelato_outbox_state',
+                  'gelato_send_attempts', 'gelato_next_attempt_at', 'gelato_last_error',
+                  'gelato_last_update_at')
+
+
+def _columns(cr, table):
+    cr.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s",
+               (table,))
+    return {row[0] for row in cr.fetchall()}
+
+
+def snapshot_legacy_orders(cr):
+    """Copy the previous version's Gelato columns aside, before the new code loads."""
+    columns = _columns(cr, 'sale_order')
+    if 'gelato_outbox_state' not in columns or 'gelato_send_attempts' not in columns:
+        return  # Not the previous version's schema.
+    cr.execute(f"DROP TABLE IF EXISTS {LEGACY_ORDERS}, {LEGACY_LINES}, {LEGACY_PICKINGS}")
+    cr.execute(f"""
+        CREATE TABLE {LEGACY_ORDERS} AS
+        SELECT id, {', '.join(_ORDER_COLUMNS)} FROM sale_order
+         WHERE gelato_order_id IS NOT NULL OR gelato_outbox_state IS NOT NULL
+    """)
+    if 'gelato_item_status' in _columns(cr, 'sale_order_line'):
+        cr.execute(f"""
+            CREATE TABLE {LEGACY_LINES} AS
+            SELECT l.id, l.order_id, l.gelato_item_status FROM sale_order_line l
+              JOIN {LEGACY_ORDERS} o ON o.id = l.order_id
+        """)
+    if 'gelato_tracking_urls' in _columns(cr, 'stock_picking'):
+        cr.execute(f"""
+            CREATE TABLE {LEGACY_PICKINGS} AS
+            SELECT id, carrier_tracking_ref, gelato_tracking_urls FROM stock_picking
+             WHERE gelato_tracking_urls IS NOT NULL OR carrier_tracking_ref IS NOT NULL
+        """)
+    cr.execute(f"SELECT count(*) FROM {LEGACY_ORDERS}")
+    _logger.info("Gelato upgrade: %s sale orders to move to Gelato order records",
+                 cr.fetchone()[0])
+
+
+def migrate_legacy_orders(env):
+    """Make one `gelato.order` per sale order the previous version sent (or was sending), with
+    its status, delivery estimate, shipment method, outbox state, items and packages; then point
+    the scheduled actions at the new model. Safe to run twice.
+
+    :return: The records created.
+    :rtype: gelato.order
+    """
+    cr = env.cr
+    cr.execute("SELECT to_regclass(%s)", (LEGACY_ORDERS,))
+    if not cr.fetchone()[0]:
+        return env['gelato.order']
+    cr.execute(f"SELECT {', '.join(('id',) + _ORDER_COLUMNS)} FROM {LEGACY_ORDERS} ORDER BY id")
+    rows = cr.dictfetchall()
+    item_status = {}
+    cr.execute("SELECT to_regclass(%s)", (LEGACY_LINES,))
+    if cr.fetchone()[0]:
+        cr.execute(f"SELECT id, gelato_item_status FROM {LEGACY_LINES}")
+        item_status = dict(cr.fetchall())
+    tracking_urls = {}
+    cr.execute("SELECT to_regclass(%s)", (LEGACY_PICKINGS,))
+    if cr.fetchone()[0]:
+        cr.execute(f"SELECT id, carrier_tracking_ref, gelato_tracking_urls FROM {LEGACY_PICKINGS}")
+        tracking_urls = {pid: (ref, urls) for pid, ref, urls in cr.fetchall()}
+    GelatoOrder = env['gelato.order'].sudo()
+    created = GelatoOrder
+    states = {'sent': 'sent', 'pending': 'pending', 'error': 'error'}
+    for row in rows:
+        sale = env['sale.order'].browse(row['id']).exists()
+        if not sale or GelatoOrder.search_count([('sale_order_id', '=', sale.id)]):
+            continue
+        lines = sale.order_line.filtered(lambda line: line.product_id.gelato_product_uid)
+        state = 'sent' if row['gelato_order_id'] else states.get(row['gelato_outbox_state'],
+                                                                  'pending')
+        record = GelatoOrder.create({
+            'sale_order_id': sale.id,
+            # What the previous version sent as orderReferenceId: the sale order's name.
+            'reference': sale.name,
+            'origin': 'migrated',
+            'gelato_id': row['gelato_order_id'] or False,
+            'state': state,
+            'status': row['gelato_status'] or False,
+            'min_delivery_date': row['gelato_min_delivery_date'],
+            'max_delivery_date': row['gelato_max_delivery_date'],
+            'shipment_method_uid': row['gelato_shipment_method_uid'] or False,
+            'send_attempts': row['gelato_send_attempts'] or 0,
+            'next_attempt_at': row['gelato_next_attempt_at'],
+            'last_error': row['gelato_last_error'] or False,
+            'last_update_at': row['gelato_last_update_at'],
+            'sale_line_ids': [fields.Command.set(lines.ids)],
+            'item_ids': [fields.Command.create({
+                'item_reference': str(line.id), 'sale_line_id': line.id,
+                'quantity': int(line.product_uom_qty), 'status': item_status.get(line.id) or False,
+            }) for line in lines],
+        })
+        for picking in sale.picking_ids.filtered(lambda p: p.id in tracking_urls):
+            codes = [c for c in (tracking_urls[picking.id][0] or '').split(',') if c]
+            urls = (tracking_urls[picking.id][1] or '').split()
+            moved = picking.move_ids.sale_line_id
+            for index, code in enumerate(codes):
+                env['gelato.order.package'].sudo().create({
+                    'gelato_order_id': record.id, 'package_ref': code, 'tracking_code': code,
+                    'tracking_url': urls[index] if index < len(urls) else False,
+                    'item_ids': [fields.Command.set(
+                        record.item_ids.filtered(lambda i, m=moved: i.sale_line_id in m).ids)],
+                    'picking_id': picking.id if picking.state == 'done' else False,
+                })
+        created |= record
+    for xmlid, code in (('gelato_connector.ir_cron_gelato_outbox', 'model._cron_send_pending()'),
+                        ('gelato_connector.ir_cron_gelato_reconcile', 'model._cron_reconcile()')):
+        cron = env.ref(xmlid, raise_if_not_found=False)
+        if cron and cron.code != code:
+            cron.sudo().write({'model_id': env['ir.model']._get_id('gelato.order'), 'code': code})
+    cr.execute(f"DROP TABLE IF EXISTS {LEGACY_ORDERS}, {LEGACY_LINES}, {LEGACY_PICKINGS}")
+    _logger.info("Gelato upgrade: %s Gelato order records created", len(created))
+    return created
