@@ -130,6 +130,10 @@ class GelatoEvent(models.Model):
             try:
                 with self.env.cr.savepoint():
                     outcome = event._gelato_dispatch(data, found)
+                    # Flushed here, as this event's user (OdooBot for webhooks): what the
+                    # processing recomputed (a validated delivery's state...) is written by it,
+                    # not by the request's public user.
+                    event.env.flush_all()
                 values.update(state=outcome or 'processed', error=False, next_retry_at=False)
                 values.update(found)
             except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:

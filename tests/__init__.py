@@ -1,7 +1,9 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
 from . import (
+    test_checkout,
     test_client,
+    test_gelato_order,
     test_install,
     test_product_costs,
     test_product_preview,

@@ -1,6 +1,7 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
 import contextlib
+import json
 import logging
 from datetime import timedelta
 
@@ -203,6 +204,24 @@ class GelatoHttpCase(GelatoOrderMixin, HttpCase):
 
     def _webhook_url(self):
         return f'{self.base_url()}/gelato/webhook'
+
+    def _post_webhook(self, payload, signature=WEBHOOK_SECRET):
+        """POST an event to Odoo's webhook as Gelato does; return the stored event."""
+        response = self.url_open('/gelato/webhook', data=json.dumps(payload),
+                                 headers={'Content-Type': 'application/json',
+                                          'signature': signature})
+        self.assertEqual(response.status_code, 200, response.text)
+        return self.env['gelato.event'].search([('event_id', '=', str(payload['id'])),
+                                                ('state', '!=', 'duplicate')])
+
+    def _gelato_event(self, event_type, gelato_id, **overrides):
+        """Send the simulator's event about one of its orders to Odoo's webhook."""
+        return self._post_webhook(self.simulator.build_event(event_type, gelato_id, **overrides))
+
+    def _gelato_status(self, gelato_id, status, **overrides):
+        """Move a simulator order to a status and tell Odoo, as Gelato does."""
+        self.simulator.set_order_status(gelato_id, status)
+        return self._gelato_event('order_status_updated', gelato_id, **overrides)
 
     @contextlib.contextmanager
     def _gelato_calls_in(self):

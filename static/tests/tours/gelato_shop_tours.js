@@ -96,3 +96,36 @@ registry.category("web_tour.tours").add("gelato_mixed_cart", {
         },
     ],
 });
+
+/**
+ * A shopper keeps the delivery method the checkout proposes (Gelato's standard delivery) after
+ * both Gelato methods showed their price, and pays: what Gelato receives is checked by the test
+ * against what the simulator stored.
+ */
+registry.category("web_tour.tours").add("gelato_shop_buy_standard", {
+    url: "/shop",
+    steps: () => [
+        ...tourUtils.searchProduct("Gelato Tour Poster", { select: true }),
+        {
+            content: "Add the poster to the cart",
+            trigger: "#product_detail form #add_to_cart",
+            run: "click",
+        },
+        tourUtils.goToCart(),
+        tourUtils.goToCheckout(),
+        {
+            content: "Standard delivery is the method proposed",
+            trigger: 'li[name="o_delivery_method"]:has(input:checked) label:contains(Standard Delivery)',
+        },
+        {
+            content: "Express delivery shows its price too (the rate of the method not chosen)",
+            trigger: 'li[name="o_delivery_method"]:has(input:not(:checked)):has(label:contains(Express Delivery)) .o_wsale_delivery_price_badge .oe_currency_value',
+        },
+        {
+            content: "Standard delivery is still the method chosen",
+            trigger: 'li[name="o_delivery_method"]:has(input:checked) label:contains(Standard Delivery)',
+        },
+        tourUtils.confirmOrder(),
+        ...tourUtils.payWithDemo(),
+    ],
+});
