@@ -24,9 +24,6 @@ RETRY_STATUS_CODES = (429, 500, 502, 503, 504)
 # The cheap authenticated call behind "Test connection".
 CONNECTION_TEST_ENDPOINT = ('shipment', 'GET', '/v1/shipment-methods')
 
-# Values that must never reach a log line.
-SENSITIVE_KEYS = {'X-API-KEY', 'gelato_api_key', 'gelato_webhook_secret', 'signature'}
-
 WEBHOOK_ROUTE = '/gelato/webhook'
 # Set by the neutralization of a database copy: nothing is sent to Gelato from it.
 NEUTRALIZED_PARAM = 'gelato_connector.neutralized'
@@ -47,6 +44,21 @@ COUNTRIES_WITHOUT_ZIPCODE = {
     'MU', 'MS', 'NR', 'AN', 'NU', 'KP', 'PA', 'QA', 'RW', 'KN', 'LC', 'ST',
     'SC', 'SL', 'SB', 'SO', 'ZA', 'SR', 'SY', 'TZ', 'TL', 'TK', 'TO', 'TT',
     'TV', 'UG', 'AE', 'VU', 'YE', 'ZW',
+}
+
+# Countries where Gelato needs the address's state: Australia, Canada and the United States per
+# the create-order page (https://dashboard.gelato.com/docs/orders/v4/create, shippingAddress.state),
+# and Brazil, Chile and India per Gelato's support article on country and state codes
+# (https://apisupport.gelato.com/hc/en-us/articles/360013540520). The same article asks for the
+# county of United Kingdom addresses; Odoo has no states for GB, so it is not required here.
+STATE_REQUIRED_COUNTRIES = {'US', 'CA', 'AU', 'BR', 'CL', 'IN'}
+
+# Currencies Gelato takes for orders and quotes (https://dashboard.gelato.com/docs/orders/v4/create,
+# "currency").
+GELATO_CURRENCIES = {
+    'EUR', 'USD', 'JPY', 'BGN', 'CZK', 'DKK', 'GBP', 'HUF', 'PLN', 'RON', 'SEK', 'CHF', 'ISK',
+    'NOK', 'HRK', 'RUB', 'TRY', 'AUD', 'BRL', 'CAD', 'CNY', 'HKD', 'IDR', 'ILS', 'INR', 'KRW',
+    'MXN', 'MYR', 'NZD', 'PHP', 'SGD', 'THB', 'ZAR', 'CLP', 'AED',
 }
 
 # Gelato's field lengths for an address.
@@ -187,9 +199,9 @@ EVENT_HANDLERS = {
     'order_delivery_estimate_updated': '_gelato_handle_order_delivery_estimate_updated',
     'catalog_product_stock_availability_updated':
         '_gelato_handle_catalog_product_stock_availability_updated',
-    'store_product_created': '_gelato_handle_template_changed',
-    'store_product_updated': '_gelato_handle_template_changed',
-    'store_product_deleted': '_gelato_handle_template_deleted',
+    'store_product_created': '_gelato_handle_store_product',
+    'store_product_updated': '_gelato_handle_store_product',
+    'store_product_deleted': '_gelato_handle_store_product',
     'store_product_template_created': '_gelato_handle_template_changed',
     'store_product_template_updated': '_gelato_handle_template_changed',
     'store_product_template_deleted': '_gelato_handle_template_deleted',

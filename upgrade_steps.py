@@ -132,3 +132,17 @@ def migrate_legacy_orders(env):
     cr.execute(f"DROP TABLE IF EXISTS {LEGACY_ORDERS}, {LEGACY_LINES}, {LEGACY_PICKINGS}")
     _logger.info("Gelato upgrade: %s Gelato order records created", len(created))
     return created
+
+
+def rename_gelato_carriers(env):
+    """Name the Gelato delivery methods so that a salesperson knows they are Gelato's, unless
+    someone renamed them already."""
+    for xmlid, old, new in (
+        ('gelato_connector.delivery_carrier_gelato_standard', "Standard Delivery",
+         "Gelato Standard Delivery"),
+        ('gelato_connector.delivery_carrier_gelato_express', "Express Delivery",
+         "Gelato Express Delivery"),
+    ):
+        carrier = env.ref(xmlid, raise_if_not_found=False)
+        if carrier and carrier.with_context(lang='en_US').name == old:
+            carrier.with_context(lang='en_US').name = new

@@ -53,6 +53,8 @@ class DeliveryCarrier(models.Model):
             return self._gelato_rate_failure(self.env._("The order has no Gelato product."))
         if problems := order._gelato_address_problems():
             return self._gelato_rate_failure(' '.join(problems))
+        if problem := order._gelato_currency_problem():
+            return self._gelato_rate_failure(problem)
         try:
             quotes = order._gelato_quote()
         except UserError as error:  # Gelato's refusal, or an address that cannot be sent.

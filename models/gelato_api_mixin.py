@@ -5,6 +5,7 @@ import ipaddress
 import logging
 import socket
 import struct
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urljoin, urlsplit
@@ -21,6 +22,9 @@ from odoo.addons.gelato_connector import const
 from odoo.addons.gelato_connector.exceptions import GelatoError, GelatoImageError
 
 _logger = logging.getLogger(__name__)
+
+# One pooled session per thread and kind of call (see `_gelato_session`).
+_THREAD_SESSIONS = threading.local()
 
 _SAFE_METHODS = frozenset({'GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'PATCH'})
 
@@ -146,6 +150,9 @@ class GelatoApiMixin(models.AbstractModel):
         method = method.upper()
         safe = method in _SAFE_METHODS if safe is None else safe
         company = company or self._gelato_get_company()
+        if self._gelato_is_neutralized():
+            raise GelatoError(self.env._(
+                "This database is a neutralized copy: nothing is sent to Gelato from it."))
         # Read the key as superuser: only settings administrators may read it, but every user
         # who sells Gelato products needs calls made on the company's behalf.
         api_key = company.sudo().gelato_api_key
@@ -173,11 +180,10 @@ class GelatoApiMixin(models.AbstractModel):
         """
         started = time.monotonic()
         try:
-            with cls._gelato_session(call['safe']) as session:
-                response = session.request(
-                    call['method'], call['url'], params=call['params'], json=call['json'],
-                    timeout=const.REQUEST_TIMEOUT, headers=call['headers'],
-                )
+            response = cls._gelato_session(call['safe']).request(
+                call['method'], call['url'], params=call['params'], json=call['json'],
+                timeout=const.REQUEST_TIMEOUT, headers=call['headers'],
+            )
         except requests.exceptions.RequestException as error:
             return None, error
         _logger.info(
@@ -232,6 +238,11 @@ class GelatoApiMixin(models.AbstractModel):
             ) from None
 
     @api.model
+    def _gelato_is_neutralized(self):
+        """Whether the database is a neutralized copy (see data/neutralize.sql)."""
+        return bool(self.env['ir.config_parameter'].sudo().get_param(const.NEUTRALIZED_PARAM))
+
+    @api.model
     def _gelato_build_url(self, service, path):
         """Build the URL of a Gelato call from the system parameter's template.
 
@@ -259,32 +270,39 @@ class GelatoApiMixin(models.AbstractModel):
 
     @staticmethod
     def _gelato_session(safe):
-        """Return a `requests` session that retries transient failures with backoff.
+        """Return this thread's `requests` session for calls that are (or are not) safe to
+        repeat: connections to Gelato are kept alive and reused by the calls of a thread.
 
-        Connection failures (nothing reached Gelato) are always retried. Answers 429 and 5xx are
-        retried only when the call is safe to repeat: a POST that creates something is not.
+        Connection failures (nothing reached Gelato) are always retried with backoff. Answers 429
+        and 5xx are retried only when the call is safe to repeat: a POST that creates something
+        is not, so each kind of call has its own session and retry policy.
 
         :param bool safe: Whether the call may be repeated after an answer.
-        :return: The session, to be used as a context manager.
         :rtype: requests.Session
         """
-        retry = Retry(
-            total=const.RETRY_TOTAL,
-            connect=const.RETRY_TOTAL,
-            read=0,
-            status=const.RETRY_TOTAL,
-            other=0,
-            backoff_factor=const.RETRY_BACKOFF_FACTOR,
-            # An answer to an unsafe call is returned as is: only its connection may be retried.
-            status_forcelist=const.RETRY_STATUS_CODES if safe else (),
-            allowed_methods=None,
-            respect_retry_after_header=True,
-            raise_on_status=True,
-        )
-        session = requests.Session()
-        adapter = HTTPAdapter(max_retries=retry)
-        session.mount('http://', adapter)
-        session.mount('https://', adapter)
+        sessions = _THREAD_SESSIONS.__dict__.setdefault('sessions', {})
+        session = sessions.get(bool(safe))
+        if session is None:
+            retry = Retry(
+                total=const.RETRY_TOTAL,
+                connect=const.RETRY_TOTAL,
+                read=0,
+                status=const.RETRY_TOTAL,
+                other=0,
+                backoff_factor=const.RETRY_BACKOFF_FACTOR,
+                # An answer to an unsafe call is returned as is: only its connection is retried.
+                status_forcelist=const.RETRY_STATUS_CODES if safe else (),
+                allowed_methods=None,
+                respect_retry_after_header=True,
+                raise_on_status=True,
+            )
+            session = requests.Session()
+            session.trust_env = False  # No proxy or .netrc credentials from the environment.
+            adapter = HTTPAdapter(max_retries=retry, pool_connections=4,
+                                  pool_maxsize=const.COST_FETCH_WORKERS)
+            session.mount('http://', adapter)
+            session.mount('https://', adapter)
+            sessions[bool(safe)] = session
         return session
 
     def _gelato_parse_error(self, response):

@@ -41,6 +41,11 @@ class GelatoEvent(models.Model):
         required=True, default='received', readonly=True, index=True,
     )
     error = fields.Text(readonly=True)
+    summary = fields.Char(
+        string="Carried", readonly=True,
+        help="What the event carried: the status, tracking code, estimate or object it is about.",
+    )
+    payload_pretty = fields.Text(string="Payload (formatted)", compute='_compute_payload_pretty')
     sale_order_id = fields.Many2one(
         'sale.order', string="Sales Order", readonly=True, index='btree_not_null',
         ondelete='set null',
@@ -61,6 +66,13 @@ class GelatoEvent(models.Model):
         "(company_id, event_id) WHERE state != 'duplicate'",
         "Gelato delivers each event id once per company.",
     )
+
+    # === COMPUTE METHODS === #
+
+    @api.depends('payload')
+    def _compute_payload_pretty(self):
+        for event in self:
+            event.payload_pretty = event._gelato_pretty_payload()
 
     # === ACTION METHODS === #
 
@@ -124,7 +136,8 @@ class GelatoEvent(models.Model):
         for event in self:
             data = payload if payload is not None else event._gelato_load_payload()
             event = event.with_company(event.company_id)
-            values = {'attempts': event.attempts + 1, 'processed_at': fields.Datetime.now()}
+            values = {'attempts': event.attempts + 1, 'processed_at': fields.Datetime.now(),
+                      'summary': event._gelato_summary(data)}
             # What the handlers find (order, products, why ignored) is written once, at the end.
             found = {}
             try:
@@ -158,6 +171,31 @@ class GelatoEvent(models.Model):
         except ValueError:
             data = {}
         return data if isinstance(data, dict) else {}
+
+    @api.model
+    def _gelato_summary(self, data):
+        """One line saying what a payload carried, for the event list.
+
+        :param dict data: The decoded payload.
+        :rtype: str | False
+        """
+        if not isinstance(data, dict):
+            return False
+        get = utils.clean_str
+        if get(data.get('trackingCode')):
+            text = f"{get(data.get('itemReferenceId')) or '?'}: {get(data.get('trackingCode'))}"
+        elif get(data.get('status')) and get(data.get('itemReferenceId')):
+            text = f"{get(data.get('itemReferenceId'))}: {get(data.get('status'))}"
+        elif get(data.get('fulfillmentStatus')):
+            text = get(data.get('fulfillmentStatus'))
+        elif data.get('minDeliveryDate') or data.get('maxDeliveryDate'):
+            text = f"{get(data.get('minDeliveryDate')) or '?'} – {get(data.get('maxDeliveryDate')) or '?'}"
+        elif isinstance(data.get('productsAvailability') or data.get('productAvailability'), list):
+            entries = data.get('productsAvailability') or data.get('productAvailability')
+            text = self.env._("%s product(s)", len(entries))
+        else:
+            text = get(data.get('storeProductTemplateId')) or get(data.get('storeProductId'))
+        return (text or '')[:120] or False
 
     def _gelato_pretty_payload(self):
         return json.dumps(self._gelato_load_payload(), indent=2, ensure_ascii=False)
@@ -259,22 +297,37 @@ class GelatoEvent(models.Model):
         entries = data.get('productsAvailability')
         if not isinstance(entries, list):
             entries = data.get('productAvailability')
-        stored, unknown = self.env['gelato.product.availability']._gelato_store(entries)
+        # Only this company's products (and shared ones): a webhook of one company never
+        # changes another's.
+        stored, unknown = self.env['gelato.product.availability']._gelato_store(
+            entries, company=self.company_id)
         if not stored:
             return self._gelato_ignore(self.env._("None of these products is sold in Odoo."), found)
-        products = self.env['product.product'].search(
-            [('gelato_product_uid', 'in', [e.get('productUid') for e in entries
-                                           if isinstance(e, dict)])])
+        products = self.env['product.product'].search([
+            ('gelato_product_uid', 'in', [e.get('productUid') for e in entries
+                                          if isinstance(e, dict)]),
+            ('company_id', 'in', [False, self.company_id.id]),
+        ])
         found['product_tmpl_ids'] = [(6, 0, products.product_tmpl_id.ids)]
         if unknown:
             found['error'] = self.env._("Unknown to Odoo: %s",
                                                      ', '.join(unknown[:20]))
         return None
 
+    def _gelato_handle_store_product(self, data, found):
+        """`store_product_*` events name a store product (`storeProductId`), not the template it
+        was made from, and Gelato documents no link from one to the other
+        (https://dashboard.gelato.com/docs/webhooks/, docs/ecommerce/products/get): Odoo follows
+        templates, through the `store_product_template_*` events. Recorded, with that reason."""
+        return self._gelato_ignore(self.env._(
+            "Gelato's store product %(id)s is not a template: Odoo's products follow Gelato "
+            "templates (their store_product_template events), and Gelato gives no link from a "
+            "store product to its template.",
+            id=utils.clean_str(data.get('storeProductId')) or '-'), found)
+
     def _gelato_linked_templates(self, data, found):
-        refs = [utils.clean_str(data.get(key)) for key in ('storeProductTemplateId',
-                                                             'storeProductId')]
-        refs = [ref for ref in refs if ref]
+        ref = utils.clean_str(data.get('storeProductTemplateId'))
+        refs = [ref] if ref else []
         products = self.env['product.template'].with_context(active_test=False).search([
             ('gelato_template_ref', 'in', refs),
             ('company_id', 'in', [False, self.company_id.id]),
@@ -315,7 +368,7 @@ class GelatoEvent(models.Model):
                 self.env.cr.rollback()  # still due: the next run takes it again
                 continue
             if auto_commit:
-                self.env.cr.commit()
+                self.env['ir.cron']._commit_progress(1)
         days = int(self.env['ir.config_parameter'].sudo().get_param(
             'gelato_connector.event_retention_days', const.EVENT_RETENTION_DAYS))
         self.search([

@@ -6,7 +6,7 @@ from datetime import timedelta
 from markupsafe import Markup
 
 from odoo import api, fields, models, modules
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from odoo.addons.gelato_connector import const, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError
@@ -214,9 +214,12 @@ class GelatoOrder(models.Model):
         }
 
     def _gelato_check_can_act(self, write=True):
-        """Check, before any call leaves, that the user may act on these orders' sales."""
-        sales = self.sale_order_id
-        sales.check_access('write' if write else 'read')
+        """Check, before any call leaves, that the user is a salesperson who may act on these
+        orders' sales (buttons can also be called over RPC, by a portal user too)."""
+        if not self.env.su and not self.env.user.has_group('sales_team.group_sale_salesman'):
+            raise AccessError(self.env._("Only salespeople can act on Gelato orders."))
+        self.check_access('read')
+        self.sale_order_id.check_access('write' if write else 'read')
 
     # === BUSINESS METHODS: IDENTITY === #
 
@@ -350,13 +353,10 @@ class GelatoOrder(models.Model):
         self.send_attempts += 1
         sale = self.sale_order_id
         try:
-            if not self.company_id.sudo().gelato_enabled:
+            if not self.company_id.sudo().gelato_enabled and not self._gelato_is_neutralized():
                 raise GelatoError(self.env._(
                     "Gelato is disabled for %(company)s: enable it in Sales settings, then send "
                     "the order again.", company=self.company_id.name))
-            if self.env['ir.config_parameter'].sudo().get_param(const.NEUTRALIZED_PARAM):
-                raise GelatoError(self.env._(
-                    "This database is a neutralized copy: nothing is sent to Gelato from it."))
             remote = self._gelato_find_remote()
             if not remote:
                 remote = self._gelato_request(
@@ -842,10 +842,13 @@ class GelatoOrder(models.Model):
                             event is retried once the send is committed.
         """
         domain = [('company_id', '=', company.id)]
-        if gelato_id:
-            order = self.search(domain + [('gelato_id', '=', gelato_id)], limit=1)
-            if order:
-                return order, None
+        if not gelato_id:
+            return self.browse(), self.env._(
+                "The event names no valid Gelato order id (reference %(reference)s): nothing "
+                "was changed.", reference=reference or '-')
+        order = self.search(domain + [('gelato_id', '=', gelato_id)], limit=1)
+        if order:
+            return order, None
         siblings = self.search(domain + [('reference', '=', reference)]) if reference \
             else self.browse()
         if not siblings:
@@ -853,8 +856,6 @@ class GelatoOrder(models.Model):
                 "No Gelato order of %(company)s has the id %(id)s or the reference "
                 "%(reference)s: an order this database did not send.",
                 company=company.name, id=gelato_id or '-', reference=reference or '-')
-        if not gelato_id:
-            return siblings.filtered('gelato_id')[:1], None
         if siblings.filtered(lambda o: o.state == 'pending' and not o.gelato_id):
             raise GelatoError(self.env._(
                 "The order %s is being sent to Gelato; the event is processed again once its "

@@ -14,6 +14,7 @@ class GelatoProductAvailability(models.Model):
     product_id = fields.Many2one(
         'product.product', string="Variant", required=True, ondelete='cascade', index=True,
     )
+    company_id = fields.Many2one(related='product_id.company_id', store=True, index=True)
     region = fields.Char(string="Stock Region", required=True, help="Gelato's stockRegionUid.")
     status = fields.Selection(const.STOCK_STATUSES, required=True)
     checked_at = fields.Datetime(string="Updated", default=fields.Datetime.now, required=True)
@@ -25,11 +26,12 @@ class GelatoProductAvailability(models.Model):
     # === BUSINESS METHODS === #
 
     @api.model
-    def _gelato_store(self, entries):
+    def _gelato_store(self, entries, company=None):
         """Record Gelato's availability statuses, replacing older ones.
 
         :param list entries: Gelato's `productsAvailability` list: `{productUid, availability:
                              [{stockRegionUid, status}]}`; malformed entries are skipped.
+        :param res.company company: When given, only that company's (and shared) products.
         :return: The number of statuses stored and the product UIDs Odoo does not know.
         :rtype: tuple[int, list[str]]
         """
@@ -43,8 +45,11 @@ class GelatoProductAvailability(models.Model):
                         and item.get('status') in valid_statuses:
                     wanted[(entry['productUid'], item['stockRegionUid'][:32])] = item['status']
         uids = {uid for uid, _region in wanted}
+        domain = [('gelato_product_uid', 'in', list(uids))]
+        if company:
+            domain.append(('company_id', 'in', [False, company.id]))
         products = self.env['product.product'].with_context(active_test=False).search(
-            [('gelato_product_uid', 'in', list(uids))]) if uids else self.env['product.product']
+            domain) if uids else self.env['product.product']
         by_uid = {}
         for product in products:
             by_uid.setdefault(product.gelato_product_uid, product)

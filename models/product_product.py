@@ -47,6 +47,13 @@ class ProductProduct(models.Model):
                 images[override.name] = override
         return images
 
+    def _gelato_page_count(self):
+        """The page count to send with this variant, or None for a product Gelato prints with a
+        fixed number of pages."""
+        self.ensure_one()
+        template = self.product_tmpl_id
+        return template.gelato_page_count or None if template.gelato_valid_page_counts else None
+
     def _gelato_missing_print_areas(self):
         """Return the print areas of this variant that have no file, neither its own nor the
         product's.
@@ -70,13 +77,15 @@ class ProductProduct(models.Model):
 
     # === BUSINESS METHODS: COSTS === #
 
-    def _gelato_fetch_costs(self):
+    def _gelato_fetch_costs(self, per_record=False):
         """Set each variant's cost to Gelato's base price for one unit.
 
         Prices are asked in the company currency; when Gelato does not price in it, in EUR,
         converted with Odoo's rates. The calls run in parallel, at most
         `const.COST_FETCH_WORKERS` at a time.
 
+        :param bool per_record: Whether to commit each variant's cost on its own (scheduled
+                                action); otherwise each is written in a savepoint.
         :return: The number of costs updated and the errors, one sentence per variant.
         :rtype: tuple[int, list[str]]
         """
@@ -95,7 +104,9 @@ class ProductProduct(models.Model):
             results = self._gelato_request_many([{
                 'service': 'product', 'method': 'GET',
                 'path': f'/v3/products/{product.gelato_product_uid}/prices',
-                'params': {'currency': currency_code, 'country': country},
+                'params': {'currency': currency_code, 'country': country,
+                           **({'pageCount': product._gelato_page_count()}
+                              if product._gelato_page_count() else {})},
             } for product in pending], max_workers=const.COST_FETCH_WORKERS)
             retry = self.browse()
             for product, result in zip(pending, results, strict=True):
@@ -107,25 +118,44 @@ class ProductProduct(models.Model):
                     continue
                 price = product._gelato_unit_price(result, currency_code, company)
                 if price is None:
-                    errors.append(self.env._("%s: Gelato sent no price for one unit.",
+                    errors.append(self.env._("%s: Gelato sent no usable price.",
                                              product.display_name))
                     continue
-                if product.with_company(company).standard_price != price:
-                    product.with_company(company).standard_price = price
+                try:
+                    with self.env.cr.savepoint():
+                        if product.with_company(company).standard_price != price:
+                            product.with_company(company).standard_price = price
+                except Exception as error:  # noqa: BLE001 - kept as this variant's error
+                    if isinstance(error, const.RETRYABLE_DB_ERRORS):
+                        raise
+                    errors.append(f"{product.display_name}: {error}")
+                    continue
+                if per_record:
+                    self.env.cr.commit()
                 updated += 1
             pending = retry
         return updated, errors
 
     def _gelato_unit_price(self, rows, currency_code, company):
-        """Return the price of one unit from Gelato's price rows, in the company currency."""
+        """Return the price of one unit from Gelato's price rows, in the company currency.
+
+        Gelato answers price tiers by quantity, in no particular order, each `price` being the
+        price of that quantity (https://dashboard.gelato.com/docs/products/prices: the example
+        has rows for 700, 20 and 400 units and none for one). The tier for one unit is used when
+        there is one, else the tier of the smallest quantity, divided by its quantity.
+        """
         if not isinstance(rows, list):
             return None
-        unit_rows = [r for r in rows if isinstance(r, dict) and r.get('quantity') == 1
-                     and isinstance(r.get('price'), (int, float))]
-        if not unit_rows:
+        tiers = [r for r in rows if isinstance(r, dict)
+                 and isinstance(r.get('quantity'), (int, float)) and r['quantity'] >= 1
+                 and not isinstance(r.get('quantity'), bool)
+                 and isinstance(r.get('price'), (int, float)) and not isinstance(r['price'], bool)
+                 and r['price'] >= 0]
+        if not tiers:
             return None
-        price = float(unit_rows[0]['price'])
-        code = unit_rows[0].get('currency') or currency_code
+        tier = min(tiers, key=lambda r: r['quantity'])
+        price = float(tier['price']) / tier['quantity']
+        code = tier.get('currency') or currency_code
         if code != company.currency_id.name:
             source = self.env['res.currency'].with_context(active_test=False).search(
                 [('name', '=', code)], limit=1)
@@ -136,18 +166,27 @@ class ProductProduct(models.Model):
 
     @api.model
     def _cron_gelato_refresh_costs(self, batch=200):
-        """Refresh the Gelato costs of every company using Gelato, a batch per company."""
+        """Refresh the Gelato costs of every company using Gelato, a batch per company, the
+        least recently refreshed first; a company without an API key is skipped with a message,
+        and a product whose cost cannot be written never stops the others."""
         auto_commit = not modules.module.current_test
         for company in self.env['res.company'].sudo().search([('gelato_enabled', '=', True)]):
+            if not company.gelato_api_key:
+                _logger.warning("Gelato costs of %s skipped: Gelato is ticked but has no API key.",
+                                company.name)
+                continue
             products = self.with_company(company).search([
                 ('gelato_product_uid', '!=', False),
                 ('company_id', 'in', [False, company.id]),
-            ], limit=batch, order='write_date')
-            updated, errors = products._gelato_fetch_costs()
+            ], limit=batch, order='write_date, id')
+            try:
+                updated, errors = products._gelato_fetch_costs(per_record=auto_commit)
+            except GelatoError as error:  # e.g. the key Gelato refuses: the next company goes on.
+                updated, errors = 0, [error.args[0]]
             _logger.info("Gelato costs of %s: %s updated, %s errors", company.name, updated,
                          len(errors))
             if auto_commit:
-                self.env.cr.commit()
+                self.env['ir.cron']._commit_progress(len(products))
 
     # === BUSINESS METHODS: AVAILABILITY === #
 
@@ -165,5 +204,7 @@ class ProductProduct(models.Model):
                 json={'products': uids[start:start + const.STOCK_CHECK_BATCH]},
             )
             entries = answer.get('productsAvailability') if isinstance(answer, dict) else None
-            stored += self.env['gelato.product.availability']._gelato_store(entries)[0]
+            # Gelato's stock data, kept for everyone who sells: stored as superuser once the
+            # caller's rights on the products were checked.
+            stored += self.env['gelato.product.availability'].sudo()._gelato_store(entries)[0]
         return stored

@@ -7,7 +7,7 @@ import logging
 from markupsafe import Markup
 
 from odoo import _, api, fields, models, modules
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Command, Domain
 from odoo.http import request
 from odoo.tools import html_sanitize, is_html_empty
@@ -52,9 +52,24 @@ class ProductTemplate(models.Model):
         selection=[
             ('synced', "Synchronized"),
             ('update_pending', "Update pending"),
+            ('sync_failed', "Synchronization failed"),
             ('deleted', "Deleted in Gelato"),
         ],
         readonly=True, copy=False,
+    )
+    gelato_page_count = fields.Integer(
+        string="Pages (Gelato)",
+        help="For multi-page products (photo books, brochures, notebooks): the number of pages "
+             "Gelato prints, covers included. Gelato needs it with every order and price.",
+    )
+    gelato_valid_page_counts = fields.Char(
+        string="Page Counts Gelato Offers", readonly=True, copy=False,
+        help="The page counts Gelato's catalog allows for this product (empty: not a multi-page "
+             "product).",
+    )
+    gelato_sync_error = fields.Text(
+        string="Gelato Sync Error", readonly=True, copy=False,
+        help="Why the last automatic synchronization with Gelato failed.",
     )
     gelato_image_checksum = fields.Char(
         string="Gelato Picture Checksum", readonly=True,
@@ -123,6 +138,7 @@ class ProductTemplate(models.Model):
         :rtype: dict
         """
         self.ensure_one()
+        self._gelato_check_can_act('write')
         if not self.gelato_template_ref:
             raise UserError(_("Paste the Gelato template id in the Gelato section first."))
         try:
@@ -130,9 +146,12 @@ class ProductTemplate(models.Model):
             # The picture is downloaded before the savepoint (no network I/O inside it), and set
             # only once the template is applied: a picture that fails never fails the sync.
             preview = self._gelato_prepare_preview(template_data)
+            page_counts = self._gelato_fetch_page_counts(template_data)
             with self.env.cr.savepoint():
                 summary = self._gelato_apply_template(template_data)
+                self._gelato_apply_page_counts(page_counts)
             summary['picture'] = self._gelato_apply_preview(preview)
+            self._gelato_enable_variants()
         except (GelatoError, UserError, ValidationError) as error:
             return utils.notification(
                 'danger', _("Could not synchronize with Gelato"),
@@ -156,6 +175,7 @@ class ProductTemplate(models.Model):
         :rtype: dict
         """
         self.ensure_one()
+        self._gelato_check_can_act('write')
         if not self.gelato_template_ref:
             raise UserError(self.env._("Paste the Gelato template id in the Gelato section first."))
         try:
@@ -190,9 +210,11 @@ class ProductTemplate(models.Model):
         :return: A notification saying how many costs were updated, and which failed and why.
         :rtype: dict
         """
+        self._gelato_check_can_act('write', group='sales_team.group_sale_manager')
         variants = self.product_variant_ids.filtered('gelato_product_uid')
         if not variants:
             raise UserError(self.env._("Synchronize the product with Gelato first."))
+        variants.check_access('write')
         try:
             updated, errors = variants._gelato_fetch_costs()
         except GelatoError as error:
@@ -212,12 +234,32 @@ class ProductTemplate(models.Model):
             next_action={'type': 'ir.actions.client', 'tag': 'soft_reload'},
         )
 
+    def action_gelato_revoke_print_links(self):
+        """Give the print images new download tokens: the links Gelato was given stop working
+        (a link that leaked, or after the orders were printed). Orders sent afterwards carry the
+        new links.
+
+        :return: A notification saying how many links were revoked.
+        :rtype: dict
+        """
+        self._gelato_check_can_act('write')
+        images = self.gelato_image_ids | self.product_variant_ids.gelato_image_ids
+        attachments = images.ir_attachment_id.sudo().filtered('access_token')
+        for attachment in attachments:
+            attachment.access_token = False
+            attachment.generate_access_token()
+        return utils.notification(
+            'success', self.env._("Print file links revoked"),
+            self.env._("%s link(s) given to Gelato no longer work; new orders get new ones.",
+                       len(attachments)))
+
     def action_gelato_check_availability(self):
         """Ask Gelato where the variants can be printed now: the "Check availability" button.
 
         :return: A notification with what was found, or why nothing was.
         :rtype: dict
         """
+        self._gelato_check_can_act('read')
         variants = self.product_variant_ids.filtered('gelato_product_uid')
         if not variants:
             raise UserError(self.env._("Synchronize the product with Gelato first."))
@@ -245,6 +287,30 @@ class ProductTemplate(models.Model):
 
     # === BUSINESS METHODS === #
 
+    def _gelato_check_can_act(self, operation, group='sales_team.group_sale_salesman'):
+        """Check, before any call to Gelato or any download, that the user may run a Gelato
+        action on these products: the group the button needs, and the access the action's
+        result needs (buttons can also be called over RPC).
+
+        :param str operation: `read` or `write`.
+        :param str group: The XML id of the group the action needs.
+        :raise AccessError: When the user may not.
+        """
+        if not self.env.su and not self.env.user.has_group(group):
+            raise AccessError(self.env._(
+                "You are not allowed to run Gelato actions on products (they need the group "
+                "\"%(group)s\").", group=self.env.ref(group).display_name))
+        self.check_access(operation)
+
+    def _gelato_enable_variants(self):
+        """Switch on Odoo's Variants feature (as Settings > Variants does) the first time a
+        synchronized Gelato template has several variants, so that its variants, their costs and
+        their print image overrides can be reached from the product form."""
+        group = self.env.ref('product.group_product_variant')
+        employees = self.env.ref('base.group_user')
+        if self.product_variant_count > 1 and group not in employees.implied_ids:
+            employees.sudo().write({'implied_ids': [Command.link(group.id)]})
+
     def _gelato_fetch_template(self):
         """Read the product's template from Gelato's ecommerce API.
 
@@ -252,7 +318,11 @@ class ProductTemplate(models.Model):
         :rtype: dict
         :raise GelatoError: When Gelato does not answer or does not know the template.
         """
-        ref = self.gelato_template_ref.strip()
+        ref = utils.gelato_id(self.gelato_template_ref)
+        if not ref:
+            raise GelatoError(_(
+                "%(ref)s is not a Gelato template id: copy it again from Gelato (Templates > ⋮ > "
+                "Copy Template ID).", ref=(self.gelato_template_ref or '').strip()[:80]))
         try:
             data = self._gelato_request('ecommerce', 'GET', f'/v1/templates/{ref}')
         except GelatoError as error:
@@ -265,6 +335,58 @@ class ProductTemplate(models.Model):
         if not isinstance(data, dict):
             raise GelatoError(_("Gelato sent a template that could not be read."))
         return data
+
+    def _gelato_fetch_page_counts(self, template_data):
+        """Ask Gelato's product catalog whether the template's product is a multi-page one, and
+        which page counts it allows (https://dashboard.gelato.com/docs/products/product/get/:
+        `validPageCounts`, given for multi-page products only).
+
+        :param dict template_data: The template, as Gelato sends it.
+        :return: The valid page counts (empty for other products), or None when Gelato could not
+                 say (what Odoo knew is kept).
+        :rtype: list[int] | None
+        """
+        variants = template_data.get('variants') if isinstance(template_data, dict) else None
+        uid = next((utils.gelato_id(v.get('productUid')) for v in variants or []
+                    if isinstance(v, dict) and utils.gelato_id(v.get('productUid'))), None)
+        if not uid:
+            return None
+        try:
+            product = self._gelato_request('product', 'GET', f'/v3/products/{uid}')
+        except GelatoError as error:
+            _logger.info("Page counts of %s not read: %s", uid, error.args[0])
+            return None
+        counts = product.get('validPageCounts') if isinstance(product, dict) else None
+        return sorted({c for c in counts if isinstance(c, int) and not isinstance(c, bool)
+                       and 0 < c < 10000}) if isinstance(counts, list) else []
+
+    def _gelato_apply_page_counts(self, page_counts):
+        """Keep the page counts Gelato allows; a multi-page product without a page count gets
+        the smallest one."""
+        if page_counts is None:
+            return
+        valid = ','.join(map(str, page_counts)) or False
+        values = {}
+        if valid != (self.gelato_valid_page_counts or False):
+            values['gelato_valid_page_counts'] = valid
+        if page_counts and self.gelato_page_count not in page_counts:
+            values['gelato_page_count'] = page_counts[0]
+        elif not page_counts and self.gelato_page_count:
+            values['gelato_page_count'] = 0
+        if values:
+            self.write(values)
+
+    def _gelato_page_count_problem(self):
+        """Say why a multi-page product cannot be ordered with its page count, or None."""
+        self.ensure_one()
+        if not self.gelato_valid_page_counts:
+            return None
+        valid = [int(c) for c in self.gelato_valid_page_counts.split(',') if c.isdigit()]
+        if self.gelato_page_count in valid:
+            return None
+        return self.env._(
+            "%(product)s: set its number of pages (Gelato offers %(counts)s).",
+            product=self.display_name, counts=', '.join(map(str, valid)))
 
     def _gelato_apply_template(self, template_data):
         """Make the product's attributes, variants and print images match a Gelato template.
@@ -315,8 +437,8 @@ class ProductTemplate(models.Model):
         was_published = self.is_published
         images_added, images_removed = self._gelato_sync_print_images(template_data)
         description_updated = self._gelato_sync_description(template_data)
-        self.gelato_template_state = 'synced'
-        self.gelato_synced_at = fields.Datetime.now()
+        self.write({'gelato_template_state': 'synced', 'gelato_sync_error': False,
+                    'gelato_synced_at': fields.Datetime.now()})
         return {
             'added': len(offered - before),
             'removed': removed,
@@ -730,17 +852,31 @@ class ProductTemplate(models.Model):
     def _cron_gelato_template_sync(self, limit=20):
         """Synchronize the products whose Gelato template changed; failures are noted."""
         auto_commit = not modules.module.current_test
-        products = self.search([('gelato_template_state', '=', 'update_pending')], limit=limit)
+        products = self.search([('gelato_template_state', '=', 'update_pending')], limit=limit,
+                               order='write_date, id')
         for product in products:
-            result = product.action_sync_gelato_template_info()
-            if result['params']['type'] == 'danger':
-                product.gelato_template_state = 'synced'  # Not retried in a loop: noted instead.
+            try:
+                with self.env.cr.savepoint():
+                    result = product.action_sync_gelato_template_info()
+                failed = result['params']['type'] == 'danger'
+                reason = result['params']['message']
+            except Exception as error:
+                if isinstance(error, const.RETRYABLE_DB_ERRORS):
+                    raise
+                _logger.exception("Background synchronization of %s failed", product.display_name)
+                failed, reason = True, str(error) or type(error).__name__
+            if failed:
+                # Shown as failed, with why; not retried in a loop (the next change Gelato
+                # announces, or Synchronize, tries again).
+                product.write({'gelato_template_state': 'sync_failed',
+                               'gelato_sync_error': reason})
                 product.message_post(body=Markup("%s<br/>%s") % (
-                    _("The automatic synchronization with Gelato failed."),
-                    result['params']['message'],
+                    _("The automatic synchronization with Gelato failed."), reason,
                 ))
+            elif product.gelato_sync_error:
+                product.gelato_sync_error = False
             if auto_commit:
-                self.env.cr.commit()
+                self.env['ir.cron']._commit_progress(1)
 
     def _gelato_archive_deleted_template(self):
         """Archive products whose Gelato template was deleted, with a note saying why."""

@@ -28,6 +28,13 @@ class ResCompany(models.Model):
 
     # === CRUD METHODS === #
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        companies = super().create(vals_list)
+        if any(vals.get('gelato_webhook_secret') for vals in vals_list):
+            self.env.registry.clear_cache()  # The webhook secrets are cached.
+        return companies
+
     def write(self, vals):
         res = super().write(vals)
         if {'gelato_webhook_secret', 'gelato_enabled', 'active'} & set(vals):

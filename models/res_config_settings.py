@@ -18,6 +18,9 @@ class ResConfigSettings(models.TransientModel):
     gelato_webhook_secret = fields.Char(
         related='company_id.gelato_webhook_secret', readonly=False, groups='base.group_system',
     )
+    gelato_responsible_id = fields.Many2one(
+        related='company_id.gelato_responsible_id', readonly=False,
+    )
     gelato_webhook_url = fields.Char(
         string="Gelato Webhook URL", compute='_compute_gelato_webhook_url',
     )

@@ -1,6 +1,6 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
-from odoo import _, models
+from odoo import _, fields, models
 from odoo.exceptions import UserError
 
 from odoo.addons.gelato_connector import const, utils
@@ -8,6 +8,12 @@ from odoo.addons.gelato_connector import const, utils
 
 class ResPartner(models.Model):
     _inherit = 'res.partner'
+
+    gelato_state_tax_id = fields.Char(
+        string="State Tax ID (IE)",
+        help="Brazil: the state tax registration (Inscrição Estadual) of a company, which Gelato "
+             "needs to ship to it.",
+    )
 
     # === BUSINESS METHODS === #
 
@@ -20,16 +26,33 @@ class ResPartner(models.Model):
         """
         self.ensure_one()
         required = ['name', 'street', 'city', 'country_id']
-        if self.country_id.code not in const.COUNTRIES_WITHOUT_ZIPCODE:
+        country = self.country_id.code
+        if country not in const.COUNTRIES_WITHOUT_ZIPCODE:
             required.append('zip')
+        if country in const.STATE_REQUIRED_COUNTRIES and self.country_id.state_ids:
+            required.append('state_id')
+        if country == 'BR':
+            # Brazil: the recipient's CPF (or the company's CNPJ) goes as federalTaxId
+            # (https://dashboard.gelato.com/docs/orders/v4/create, shippingAddress).
+            required.append('vat')
         missing = [
             self._fields[fname]._description_string(self.env)
             for fname in required
             if not self[fname] or (isinstance(self[fname], str) and not self[fname].strip())
         ]
+        if country == 'BR' and self.is_company and not self._gelato_br_state_tax_id():
+            missing.append(self.env._("State Tax ID (IE) of the company"))
         if not (self.email or email):
             missing.append(self._fields['email']._description_string(self.env))
         return missing
+
+    def _gelato_br_state_tax_id(self):
+        """The Brazilian state tax id (IE) of a company: Brazil's localization keeps it in
+        `l10n_br_ie_code`; without it, in the Gelato field of the partner."""
+        self.ensure_one()
+        if 'l10n_br_ie_code' in self._fields and self.l10n_br_ie_code:
+            return self.l10n_br_ie_code
+        return self.gelato_state_tax_id
 
     def _gelato_prepare_address_payload(self, email=None):
         """Return the partner's address in the shape and within the lengths Gelato accepts.
@@ -55,7 +78,7 @@ class ResPartner(models.Model):
             ))
         company_name = self.commercial_company_name if self.commercial_company_name != self.name \
             else ''
-        return {
+        address = {
             'firstName': first_name[:limits['firstName']],
             'lastName': last_name[:limits['lastName']],
             'companyName': (company_name or '')[:limits['companyName']],
@@ -68,6 +91,15 @@ class ResPartner(models.Model):
             'email': (self.email or email or '').strip(),
             'phone': (self.phone or '').strip()[:limits['phone']],
         }
+        if self.country_id.code == 'BR':
+            commercial = self.commercial_partner_id
+            address['federalTaxId'] = (commercial.vat or self.vat or '').strip()
+            address['isBusiness'] = commercial.is_company
+            if commercial.is_company:
+                address['stateTaxId'] = commercial._gelato_br_state_tax_id() or ''
+                address['registrationStateCode'] = commercial.state_id.code or \
+                    self.state_id.code or ''
+        return address
 
     def _gelato_prepare_return_address_payload(self, company):
         """Return the company's address as Gelato's `returnAddress`, or None when it is not

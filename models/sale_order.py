@@ -215,6 +215,7 @@ class SaleOrder(models.Model):
 
     def action_gelato_send(self):
         """Send the order's waiting or refused Gelato orders again: "Send to Gelato"."""
+        self.env['gelato.order']._gelato_check_can_act()
         self.check_access('write')
         records = self._gelato_active_orders().filtered(lambda o: o.state in ('pending', 'error'))
         if not records:
@@ -227,6 +228,8 @@ class SaleOrder(models.Model):
 
     def action_gelato_refresh(self):
         """Ask Gelato for the sale's Gelato orders now and say what changed: "Ask Gelato now"."""
+        self.env['gelato.order']._gelato_check_can_act(write=False)
+        self.check_access('read')
         return self._gelato_active_orders().action_refresh()
 
     def action_view_gelato_orders(self):
@@ -301,6 +304,16 @@ class SaleOrder(models.Model):
             partner=partner.display_name or self.env._("the customer"), fields=', '.join(missing),
         )]
 
+    def _gelato_currency_problem(self):
+        """Say when the order's currency is not one Gelato takes, or return None."""
+        self.ensure_one()
+        if self.currency_id.name in const.GELATO_CURRENCIES:
+            return None
+        return self.env._(
+            "Gelato does not take orders in %(currency)s: use a pricelist in one of its "
+            "currencies (%(currencies)s).", currency=self.currency_id.name,
+            currencies=', '.join(sorted(const.GELATO_CURRENCIES)))
+
     def _gelato_readiness_problems(self):
         """Return everything that stops the order from being sent to Gelato, all at once.
 
@@ -309,7 +322,10 @@ class SaleOrder(models.Model):
         """
         self.ensure_one()
         problems = self._gelato_address_problems()
-        if not self.company_id.sudo().gelato_api_key:
+        if problem := self._gelato_currency_problem():
+            problems.append(problem)
+        if not self.company_id.sudo().gelato_api_key and not self._gelato_is_neutralized():
+            # A neutralized copy confirms orders as usual; its outbox keeps them (nothing is sent).
             problems.append(self.env._(
                 "Gelato is not configured for %(company)s (API key missing in Sales settings).",
                 company=self.company_id.name,
@@ -323,6 +339,8 @@ class SaleOrder(models.Model):
                     "%(product)s: Gelato takes whole quantities of 1 or more (not %(qty)s).",
                     product=product.display_name, qty=qty,
                 ))
+            if problem := product.product_tmpl_id._gelato_page_count_problem():
+                problems.append(problem)
             for area in product._gelato_missing_print_areas():
                 problems.append(self.env._(
                     "%(product)s: the print image for the area \"%(area)s\" is missing.",
@@ -424,6 +442,8 @@ class SaleOrder(models.Model):
                 'productUid': line.product_id.gelato_product_uid,
                 'quantity': int(line.product_uom_qty),
             }
+            if page_count := line.product_id._gelato_page_count():
+                item['pageCount'] = page_count
             if with_files:
                 item['files'] = [
                     image._gelato_prepare_file_payload()

@@ -147,10 +147,29 @@ ensure_chromium() {
     fi
 }
 
+ensure_wkhtmltopdf() {
+    # Odoo renders PDFs (the quotation attached to the confirmation email of a paid webshop
+    # order) with wkhtmltopdf: without it, that confirmation fails.
+    if ! command -v wkhtmltopdf >/dev/null && command -v apt-get >/dev/null; then
+        say "installing wkhtmltopdf from the OS packages (PDF reports)"
+        as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wkhtmltopdf >/dev/null \
+            || say "wkhtmltopdf could not be installed"
+    fi
+    local tmp; tmp=$(mktemp -d)
+    echo '<html><body><p>gelato_connector</p></body></html>' > "$tmp/check.html"
+    if command -v wkhtmltopdf >/dev/null && wkhtmltopdf -q "$tmp/check.html" "$tmp/check.pdf" >/dev/null 2>&1 \
+        && head -c 4 "$tmp/check.pdf" | grep -q '%PDF'; then
+        rm -rf "$tmp"; return
+    fi
+    rm -rf "$tmp"
+    die "wkhtmltopdf cannot render a PDF: install it (apt-get install wkhtmltopdf), then run this command again."
+}
+
 setup() {
     local py; py=$(find_python)
     find_odoo "$py"
     ensure_postgres
+    ensure_wkhtmltopdf
     ensure_python_env "$py"
     ensure_addons_link
     # ODOO_CMD takes a subcommand (`shell`) next; ODOO is the server, with the data directory.

@@ -1,26 +1,36 @@
-"""Gelato API endpoint handlers and request validation, mixed into GelatoSimulator."""
+"""Gelato endpoint handlers and request validation, mixed into GelatoSimulator.
+
+Every request is checked twice, and refused (400, Gelato's `{"code", "message"}` shape, the
+message naming each field at fault) when either check fails:
+
+- against the JSON schema of its endpoint (`schemas/`, written from the tables of Gelato's
+  docs): types, required fields, formats, lengths, Gelato's lists (file types, currencies),
+  the fields that depend on the country (state, Brazil's tax ids), metadata and search limits;
+- against what needs state or judgement: known product UIDs, page counts of multi-page
+  products among the catalog's, unique item references, shipment methods that ship to the
+  country, http(s) file links, real ISO country codes, blank required values.
+"""
 import copy
 import json
 import re
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from werkzeug.wrappers import Response
 
-from . import data
-from .webhooks import now_iso, stock_availability
+from . import data, schemas
+from .webhooks import now_iso
 
-PRICE_QUANTITIES = (1, 2, 5, 10, 25, 50, 100)
 _EMAIL = re.compile(r'[^@\s]+@[^@\s]+\.[^@\s]+')
-_HTTP_URL = re.compile(r'https?://[^\s/]+\S*')
-_ADDRESS_KEYS = ('firstName', 'lastName', 'companyName', 'addressLine1', 'addressLine2', 'city',
-                 'postCode', 'state', 'country', 'email', 'phone')
+_HTTP_URL = re.compile(r'https?://[^\s/?#]+\S*', re.IGNORECASE)
 _SEARCH_FILTERS = {
     'ids': 'id', 'orderReferenceIds': 'orderReferenceId', 'orderTypes': 'orderType',
     'fulfillmentStatuses': 'fulfillmentStatus', 'financialStatuses': 'financialStatus',
-    'currencies': 'currency', 'channels': 'channel',
+    'currencies': 'currency', 'channels': 'channel', 'storeIds': 'storeId',
 }
+# At most this many faults are named in one error message.
+_MAX_FAULTS = 25
 
 
 class ApiError(Exception):
@@ -71,10 +81,22 @@ def order_summary(order):
     }
 
 
-def _invalid(errors):
-    details = [{'reference': ref, 'message': msg} for ref, msg in errors]
-    text = '; '.join(f'{ref}: {msg}' for ref, msg in errors)
-    return ApiError(400, 'validation_error', f'Request validation failed: {text}', details)
+def _invalid(errors, code='validation_error'):
+    shown = list(errors[:_MAX_FAULTS])
+    text = '; '.join(f'{ref}: {msg}' for ref, msg in shown)
+    if len(errors) > len(shown):
+        text += f'; and {len(errors) - len(shown)} more'
+    return ApiError(400, code, f'Request validation failed: {text}', [])
+
+
+def _validated(schema, instance, checks=()):
+    """Raise the 400 of a request: the schema's faults, then those of the other checks on
+    fields the schema did not already name."""
+    errors = schemas.errors(schema, instance)
+    named = {ref for ref, _msg in errors}
+    errors += [(ref, msg) for ref, msg in checks if ref not in named]
+    if errors:
+        raise _invalid(errors)
 
 
 def _object(body):
@@ -83,51 +105,48 @@ def _object(body):
     return body
 
 
-def _check_str(container, key, ref, errors, required=True, max_len=None):
-    """Validate an optional/required string field; True when a non-blank valid string is there."""
-    value = container.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            errors.append((ref, 'is required'))
-    elif not isinstance(value, str):
-        errors.append((ref, 'must be a string'))
-    elif max_len and len(value) > max_len:
-        errors.append((ref, f'must be at most {max_len} characters'))
-    else:
-        return True
-    return False
+def _blank(value):
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _check_required(container, keys, ref, errors):
+    """Required values must be there and not blank (types and lengths are the schema's)."""
+    for key in keys:
+        if _blank(container.get(key)):
+            errors.append((f'{ref}.{key}' if ref else key, 'is required'))
 
 
 def _check_address(address, ref, errors, required):
     if not isinstance(address, dict):
-        errors.append((ref, 'is required' if address is None else 'must be an object'))
-        return
+        return  # The schema names it.
     country = address.get('country')
     if 'postCode' in required and _member(country, data.COUNTRIES_WITHOUT_POSTCODE):
         required = tuple(k for k in required if k != 'postCode')
-    for key in _ADDRESS_KEYS:
-        valid = _check_str(address, key, f'{ref}.{key}', errors, key in required,
-                           data.ADDRESS_LIMITS.get(key))
-        if valid and key == 'country' and country not in data.ISO_COUNTRIES:
-            errors.append((f'{ref}.country', f'{country!r} is not an ISO 3166-1 alpha-2 code'))
-        elif valid and key == 'email' and not _EMAIL.fullmatch(address[key]):
-            errors.append((f'{ref}.email', 'is not a valid email address'))
+    _check_required(address, required, ref, errors)
+    if isinstance(country, str) and re.fullmatch('[A-Z]{2}', country) \
+            and country not in data.ISO_COUNTRIES:
+        hint = ' (the United Kingdom is GB)' if country == 'UK' else ''
+        errors.append((f'{ref}.country', f'{country!r} is not an ISO 3166-1 alpha-2 code{hint}'))
+    email = address.get('email')
+    if isinstance(email, str) and email.strip() and not _EMAIL.fullmatch(email.strip()):
+        errors.append((f'{ref}.email', 'is not a valid email address'))
 
 
 def _check_files(files, ref, errors, required):
+    """Print files: at least one where required ("Files are required for printable products
+    only", docs/orders/v4/create), each link an http(s) URL. Gelato lists the formats it prints
+    (PDF, PNG, TIFF, SVG, JPEG) but documents no refusal of a link by its name: a link without
+    extension, as Odoo's `/web/content/<id>?access_token=...`, is accepted."""
     if files is None or files == []:
         if required:
             errors.append((ref, 'at least one print file is required'))
         return
-    if not isinstance(files, list):
-        errors.append((ref, 'must be a list'))
-        return
-    for n, file in enumerate(files):
-        if not isinstance(file, dict) or not isinstance(file.get('url'), str) \
-                or not _HTTP_URL.fullmatch(file['url']):
+    for n, file in enumerate(files if isinstance(files, list) else ()):
+        if not isinstance(file, dict) or 'url' not in file:
+            continue  # The schema names a file that is not an object or has neither url nor id.
+        url = file['url']
+        if isinstance(url, str) and not _HTTP_URL.fullmatch(url.strip()):
             errors.append((f'{ref}[{n}].url', 'must be an http(s) URL'))
-        elif file.get('type') is not None and not isinstance(file['type'], str):
-            errors.append((f'{ref}[{n}].type', 'must be a string'))
 
 
 def _member(value, collection):
@@ -136,14 +155,19 @@ def _member(value, collection):
 
 
 def _parse_date(value, ref, errors):
-    if value is None:
-        return None
+    if value is None or not isinstance(value, str):
+        return None  # The schema names a date that is not a string.
     try:
-        parsed = datetime.fromisoformat(str(value).replace('Z', '+00:00'))
+        parsed = datetime.fromisoformat(value.replace('Z', '+00:00'))
     except ValueError:
         errors.append((ref, 'must be an ISO 8601 date-time'))
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _int(value):
+    """An integer of a JSON body (not a boolean), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class ApiHandlers:
@@ -188,7 +212,36 @@ class ApiHandlers:
             quantity = item.get('quantity')
             if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
                 errors.append((f'{where}.quantity', 'must be an integer of at least 1'))
+            self._check_page_count(uid, item.get('pageCount'), f'{where}.pageCount', errors)
             _check_files(item.get('files'), f'{where}.files', errors, files_required)
+
+    def _check_page_count(self, uid, page_count, ref, errors):
+        """`pageCount` is required for multi-page products, among the counts the catalog
+        allows (docs/orders/v4/create, ItemObject.pageCount; docs/products/product/get/)."""
+        valid = self.page_counts.get(uid) if isinstance(uid, str) else None
+        if not valid:
+            return
+        if page_count is None:
+            errors.append((ref, f'is required for the multi-page product {uid}'))
+        elif not isinstance(page_count, int) or isinstance(page_count, bool) \
+                or page_count not in valid:
+            errors.append((ref, f'must be one of {valid} for {uid}'))
+
+    def _product(self, body, args, uid):
+        """GET a product of the catalog (docs/products/product/get/): `validPageCounts` only
+        for multi-page products."""
+        template = self._uid_index().get(uid)
+        if template is None:
+            raise ApiError(404, 'not_found', f'Product {uid} not found')
+        product = {
+            'productUid': uid, 'attributes': {'ProductStatus': 'activated'},
+            'weight': {'value': 300.0, 'measureUnit': 'grams'},
+            'supportedCountries': sorted(data.ISO_COUNTRIES),
+            'notSupportedCountries': [], 'isStockable': False, 'isPrintable': True,
+        }
+        if self.page_counts.get(uid):
+            product['validPageCounts'] = list(self.page_counts[uid])
+        return json_response(product)
 
     def _pick_method(self, uid, country, errors):
         methods = data.methods_for(country)
@@ -444,12 +497,17 @@ class ApiHandlers:
                 errors.append(('pageCount', 'must be an integer'))
             else:
                 page_count = int(page_count)
+        if page_count is None or isinstance(page_count, int):
+            # "pageCount ... is mandatory for multi-page products" (docs/products/prices).
+            self._check_page_count(uid, page_count, 'pageCount', errors)
         if errors:
             raise _invalid(errors)
+        # Price tiers: one row per quantity, in the order Gelato gives them; `price` is the
+        # price of that quantity.
         return json_response([{'productUid': uid, 'country': country, 'quantity': quantity,
                                'price': data.product_price(uid, quantity, currency),
                                'currency': currency, 'pageCount': page_count}
-                              for quantity in PRICE_QUANTITIES])
+                              for quantity in self.price_quantities])
 
     def _stock(self, body, args):
         products = _object(body).get('products')

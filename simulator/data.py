@@ -37,11 +37,18 @@ EU_COUNTRIES = frozenset((
 PRODUCTION_COUNTRIES = frozenset('US CA GB DE FR IT ES NL SE NO DK PL AU NZ JP BR MX IN SG'.split())
 PROVINCES = {'US': 'NY', 'CA': 'ON', 'AU': 'NSW', 'BR': 'SP', 'IN': 'MH', 'GB': 'ENG'}
 
-# EUR -> currency, for the deterministic prices.
+# EUR -> currency, for the deterministic prices: the 35 currencies Gelato takes for orders and
+# quotes ("Supported currencies", https://dashboard.gelato.com/docs/orders/v4/create, currency).
 CURRENCY_RATES = {
-    'EUR': 1.0, 'USD': 1.1, 'GBP': 0.85, 'CAD': 1.5, 'AUD': 1.65, 'NZD': 1.8, 'CHF': 0.95,
-    'SEK': 11.5, 'NOK': 11.7, 'DKK': 7.46, 'PLN': 4.3, 'JPY': 160.0, 'BRL': 5.5, 'INR': 90.0,
+    'EUR': 1.0, 'USD': 1.1, 'JPY': 160.0, 'BGN': 1.96, 'CZK': 25.0, 'DKK': 7.46, 'GBP': 0.85,
+    'HUF': 390.0, 'PLN': 4.3, 'RON': 4.97, 'SEK': 11.5, 'CHF': 0.95, 'ISK': 150.0, 'NOK': 11.7,
+    'HRK': 7.53, 'RUB': 100.0, 'TRY': 35.0, 'AUD': 1.65, 'BRL': 5.5, 'CAD': 1.5, 'CNY': 7.8,
+    'HKD': 8.5, 'IDR': 17000.0, 'ILS': 4.0, 'INR': 90.0, 'KRW': 1450.0, 'MXN': 19.0,
+    'MYR': 5.0, 'NZD': 1.8, 'PHP': 62.0, 'SGD': 1.45, 'THB': 38.0, 'ZAR': 20.0, 'CLP': 1000.0,
+    'AED': 4.0,
 }
+# Currencies without minor units in the simulator's prices.
+ZERO_DECIMAL_CURRENCIES = frozenset(('JPY', 'KRW', 'CLP', 'ISK'))
 
 ORDER_STATUSES = frozenset((
     'draft', 'created', 'uploading', 'passed', 'in_production', 'printed', 'shipped', 'in_transit',
@@ -58,7 +65,15 @@ FINANCIAL_STATUS = {'draft': 'draft', 'created': 'pending', 'uploading': 'pendin
                     'failed': 'canceled', 'canceled': 'canceled'}  # default: 'paid'
 
 STOCK_REGIONS = ('EU', 'UK', 'US-CA', 'OC', 'AS', 'SA', 'ROW')
-STOCK_STATUSES = ('in-stock', 'out-of-stock-replenishable', 'out-of-stock')
+# Gelato's stock statuses (https://dashboard.gelato.com/docs/products/stock/region-availability/):
+# the first three for stockable products (the only ones its webhook documents), `non-stockable`
+# for products made to order (mugs, posters...), `not-supported` for a product it does not know.
+STOCK_STATUSES = ('in-stock', 'out-of-stock-replenishable', 'out-of-stock', 'non-stockable',
+                  'not-supported')
+# The most product UIDs one stock request may ask about.
+STOCK_MAX_PRODUCTS = 250
+# The quantities the Prices API answers tiers for by default.
+PRICE_QUANTITIES = (1, 2, 5, 10, 25, 50, 100)
 
 ADDRESS_LIMITS = {
     'firstName': 25, 'lastName': 25, 'companyName': 60, 'addressLine1': 35, 'addressLine2': 35,
@@ -80,9 +95,11 @@ SHIPMENT_METHODS = (
     ('dhl_express_worldwide', 'DHL Express Worldwide', 'express', True, True, True,
      ISO_COUNTRIES - _NO_EXPRESS, 1, 3, 19.9),
 )
-# Generic shipmentMethodUid values Gelato accepts on order creation.
-GENERIC_METHODS = {'normal': 'normal', 'standard': 'normal', 'cheapest': 'normal',
-                   'express': 'express'}
+# Generic shipmentMethodUid values Gelato accepts on order creation ("normal, standard, express,
+# or a shipmentMethodUid value returned in the Quote API", docs/orders/v4/create) and the method
+# type each stands for.
+GENERIC_METHODS = {'normal': 'normal', 'standard': 'normal', 'express': 'express'}
+METHOD_UIDS = frozenset(m[0] for m in SHIPMENT_METHODS)
 
 
 def methods_for(country):
@@ -104,7 +121,7 @@ def fulfillment_country(country):
 
 def convert(amount_eur, currency):
     value = amount_eur * CURRENCY_RATES[currency]
-    return float(round(value)) if currency == 'JPY' else round(value, 2)
+    return float(round(value)) if currency in ZERO_DECIMAL_CURRENCIES else round(value, 2)
 
 
 def hash_int(text):

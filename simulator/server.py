@@ -5,6 +5,7 @@ the client's URL template is `http://host:port/{service}`. A control API lives u
 `/_simulator/`. State is per instance and guarded by one lock.
 """
 import copy
+import functools
 import json
 import logging
 import re
@@ -12,6 +13,7 @@ import socket
 import threading
 import time
 import uuid
+import zlib
 from urllib.parse import quote
 
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -24,8 +26,13 @@ from .webhooks import build_event, fulfillment, now_iso, send_webhook
 _logger = logging.getLogger(__name__)
 
 FAULT_KINDS = ('down', 'slow', '429', '500', '503', 'garbage', 'no_id')
-PREVIEW_KINDS = ('ok', 'broken', 'html', 'huge', 'redirect_private', 'redirect_scheme')
+PREVIEW_KINDS = ('ok', 'broken', 'html', 'huge', 'redirect_private', 'redirect_scheme', 'drip',
+                 'gzip_bomb')
 HUGE_PREVIEW_SIZE = 11 * 1024 * 1024
+# `drip`: a valid picture sent one byte at a time, this many seconds apart.
+DRIP_INTERVAL = 0.2
+# `gzip_bomb`: a small gzip body (about 130 KB) that inflates to this many bytes.
+GZIP_BOMB_SIZE = 128 * 1024 * 1024
 
 
 class _DropConnection(ConnectionError):
@@ -33,6 +40,15 @@ class _DropConnection(ConnectionError):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    # Keep-alive, as Gelato's API: a client may send many calls over one connection.
+    protocol_version = 'HTTP/1.1'
+
+    def setup(self):
+        super().setup()
+        counter = getattr(self.server, 'connection_count', None)
+        if counter is not None:
+            counter.append(1)
+
     def log_request(self, code='-', size='-'):
         pass
 
@@ -65,6 +81,17 @@ def _huge_body():
         sent += len(chunk)
 
 
+@functools.cache
+def _gzip_bomb():
+    """A PNG signature and zeros, `GZIP_BOMB_SIZE` bytes in all, gzip-compressed (made once)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts, zeros = [compressor.compress(b'\x89PNG\r\n\x1a\n')], b'\0' * (1024 * 1024)
+    for _index in range(GZIP_BOMB_SIZE // len(zeros)):
+        parts.append(compressor.compress(zeros))
+    parts.append(compressor.flush())
+    return b''.join(parts)
+
+
 class GelatoSimulator(ApiHandlers):
     """Fake Gelato API. `start()` serves it in a daemon thread; see the module docstring."""
 
@@ -83,8 +110,13 @@ class GelatoSimulator(ApiHandlers):
         self.package_mode = 'single'
         # VAT Gelato adds on its receipts (0.25 = 25 %).
         self.vat_rate = 0.0
+        # productUid -> the page counts Gelato's catalog allows (multi-page products only).
+        self.page_counts = {}
+        # The quantities the Prices API answers tiers for, in the order it answers them.
+        self.price_quantities = data.PRICE_QUANTITIES
         self._lock = threading.RLock()
         self._templates, self._orders, self._faults, self._requests = {}, {}, [], []
+        self._connections = []  # one entry per TCP connection accepted
         self._auto_due = {}  # order id -> time.monotonic() of its next automatic step
         self._seeded = self._down = False
         self._server = self._thread = self._auto_thread = None
@@ -100,6 +132,7 @@ class GelatoSimulator(ApiHandlers):
             ('DELETE', rf'/order/v4/orders/{oid}', self._delete_order),
             ('POST', rf'/order/v4/orders/{oid}:cancel', self._cancel_order),
             ('GET', r'/product/v3/products/(?P<uid>[^/]+)/prices', self._prices),
+            ('GET', r'/product/v3/products/(?P<uid>[^/]+)', self._product),
             ('POST', r'/product/v3/stock/region-availability', self._stock),
             ('GET', r'/shipment/v1/shipment-methods', self._shipment_methods),
         )
@@ -161,6 +194,7 @@ class GelatoSimulator(ApiHandlers):
     def _bind(self):
         server = make_server(self.host, self.port, self.wsgi_app, threaded=True,
                              request_handler=_QuietHandler)
+        server.connection_count = self._connections
         self.port = server.socket.getsockname()[1]
         self._server, self._down = server, False
         self._thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.05},
@@ -198,9 +232,15 @@ class GelatoSimulator(ApiHandlers):
         with self._lock:
             return [dict(fault) for fault in self._faults]
 
+    @property
+    def connection_count(self):
+        """How many TCP connections the simulator accepted (keep-alive reuses them)."""
+        return len(self._connections)
+
     def clear_requests(self):
         with self._lock:
             self._requests.clear()
+            self._connections.clear()
 
     def reset(self):
         """Back to seed state: seed templates only, no orders/faults/stock overrides/requests."""
@@ -209,13 +249,16 @@ class GelatoSimulator(ApiHandlers):
                           self._auto_due, self.stock_overrides):
                 store.clear()
             self.split_mode, self.package_mode, self.vat_rate = None, 'single', 0.0
+            self.page_counts.clear()
+            self.price_quantities = data.PRICE_QUANTITIES
             self._seed()
 
     def state(self):
         with self._lock:
             return {'url': self.url, 'apiUrlTemplate': self.api_url_template,
                     'templates': list(self._templates), 'orders': copy.deepcopy(self._orders),
-                    'faults': self.faults, 'requestCount': len(self._requests)}
+                    'faults': self.faults, 'requestCount': len(self._requests),
+                    'connectionCount': len(self._connections)}
 
     def _seed(self):
         self._templates.update(data.seed_templates(self._preview_or_none, now_iso()))
@@ -256,8 +299,9 @@ class GelatoSimulator(ApiHandlers):
         return copy.deepcopy(template)
 
     def make_template(self, template_id, options, print_areas=('front',), title=None,
-                      description=None):
-        """Synthetic template with one variant per combination of option values."""
+                      description=None, page_counts=None):
+        """Synthetic template with one variant per combination of option values; with
+        `page_counts`, a multi-page product (photo book...) allowing those page counts."""
         if not isinstance(template_id, str) or not template_id:
             raise ValueError('template_id must be a non-empty string')
         prefix = f'sim_{data.slug(template_id)}'
@@ -268,6 +312,11 @@ class GelatoSimulator(ApiHandlers):
             self._preview_or_none(template_id), description or '', now_iso())
         with self._lock:
             self._templates[template_id] = template
+            for variant in template['variants']:
+                if page_counts:
+                    self.page_counts[variant['productUid']] = sorted(page_counts)
+                else:
+                    self.page_counts.pop(variant['productUid'], None)
         return copy.deepcopy(template)
 
     def remove_template(self, template_id):
@@ -524,6 +573,20 @@ class GelatoSimulator(ApiHandlers):
                             mimetype='text/html')
         if kind == 'huge':
             return Response(_huge_body(), mimetype='image/png', direct_passthrough=True)
+        if kind == 'drip':
+            picture, stopping = data.preview_png(template_id), self._stopping
+
+            def drip():
+                for index in range(len(picture)):
+                    if index and stopping.wait(DRIP_INTERVAL):
+                        return
+                    yield picture[index:index + 1]
+
+            return Response(drip(), mimetype='image/png', direct_passthrough=True,
+                            headers={'Content-Length': str(len(picture))})
+        if kind == 'gzip_bomb':
+            return Response(_gzip_bomb(), mimetype='image/png',
+                            headers={'Content-Encoding': 'gzip'})
         location = 'http://10.0.0.1/x.png' if kind == 'redirect_private' else \
             'ftp://example.com/x.png'
         return Response(b'', 302, headers={'Location': location})
@@ -560,7 +623,7 @@ class GelatoSimulator(ApiHandlers):
                 self.clear_faults()
                 return json_response(ok)
             if (method, name) == ('POST', 'settings'):
-                for key in ('split_mode', 'package_mode', 'vat_rate'):
+                for key in ('split_mode', 'package_mode', 'vat_rate', 'price_quantities'):
                     if key in body:
                         setattr(self, key, body[key])
                 return json_response(ok)

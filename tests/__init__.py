@@ -3,7 +3,9 @@
 from . import (
     test_checkout,
     test_client,
+    test_followup,
     test_gelato_order,
+    test_hardening,
     test_install,
     test_product_costs,
     test_product_preview,

@@ -1,15 +1,21 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
 import base64
+import datetime
 import hashlib
 import ipaddress
+import socket
+import ssl
 import sys
 import threading
 import time
+import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from odoo.tests import tagged
 
+from odoo.addons.gelato_connector import const
+from odoo.addons.gelato_connector.exceptions import GelatoImageError
 from odoo.addons.gelato_connector.simulator.data import png, preview_png
 from odoo.addons.gelato_connector.tests.common import GelatoCase, capture_logs
 
@@ -66,11 +72,31 @@ class network_watch:
 class _Redirector(BaseHTTPRequestHandler):
     """A CDN in front of Gelato's pictures: `/hops/N` redirects N times, the last time to the
     simulator's picture given by the `target` class attribute; `/announced-huge` announces a
-    body over the limit (and sends none: the client must not wait for it)."""
+    body over the limit (and sends none: the client must not wait for it); `/to/N` redirects
+    to the N-th link of the `locations` class attribute; `/picture` is a picture. Every request
+    is kept in the `seen` class attribute: `(path, headers)`."""
 
     target = None
+    locations = ()
+    seen = None
 
     def do_GET(self):
+        if self.seen is not None:
+            self.seen.append((self.path, dict(self.headers.items())))
+        if self.path == '/picture':
+            body = preview_png('redirector')
+            self.send_response(200)
+            self.send_header('Content-Type', 'image/png')
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if self.path.startswith('/to/'):
+            self.send_response(302)
+            self.send_header('Location', self.locations[int(self.path.rsplit('/', 1)[-1])])
+            self.send_header('Content-Length', '0')
+            self.end_headers()
+            return
         if self.path == '/announced-huge':
             self.send_response(200)
             self.send_header('Content-Type', 'image/png')
@@ -88,13 +114,83 @@ class _Redirector(BaseHTTPRequestHandler):
         pass
 
 
+def _resolver(*answers):
+    """A name resolver (`socket.getaddrinfo`'s signature) that answers each lookup with the next
+    address of `answers` (the last one again once they are used up), and keeps the names asked
+    in its `calls` attribute."""
+    calls = []
+
+    def resolve(host, port, *args, **kwargs):
+        calls.append(host)
+        address = answers[min(len(calls), len(answers)) - 1]
+        family = socket.AF_INET6 if ':' in address else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, '', (address, port))]
+
+    resolve.calls = calls
+    return resolve
+
+
+def _tls_server(hostname):
+    """Serve `/picture` over https on a loopback port with a certificate for `hostname` signed
+    by a fresh authority. :return: the server, the authority's PEM and the list of the server
+    names (SNI) clients asked for."""
+    from cryptography import x509  # noqa: PLC0415 - only these tests make certificates
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def certificate(subject, issuer, public_key, signing_key, ca, names=()):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+                   .public_key(public_key).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(days=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if names:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'Test pictures authority')])
+    ca_cert = certificate(ca_name, ca_name, ca_key.public_key(), ca_key, True)
+    cert = certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]), ca_name,
+                       key.public_key(), ca_key, False, names=(hostname,))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*_pem_files(
+        cert.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.NoEncryption())))
+    server_names = []
+    context.sni_callback = lambda _sock, name, _context: server_names.append(name)
+    handler = type('TlsPictures', (_Redirector,), {'seen': [], 'locations': []})
+    server = ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.05},
+                     daemon=True).start()
+    return server, ca_cert.public_bytes(serialization.Encoding.PEM).decode(), server_names
+
+
+def _pem_files(*contents):
+    """Write PEM contents to temporary files (what `load_cert_chain` reads); return their paths."""
+    import tempfile  # noqa: PLC0415
+    paths = []
+    for content in contents:
+        with tempfile.NamedTemporaryFile('wb', suffix='.pem', delete=False) as file:
+            file.write(content)
+            paths.append(file.name)
+    return paths
+
+
 @tagged('post_install', '-at_install')
 class TestProductPreview(GelatoCase):
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        handler = type('Redirector', (_Redirector,), {})
+        handler = type('Redirector', (_Redirector,), {'seen': [], 'locations': []})
         cls.redirector = ThreadingHTTPServer(('127.0.0.1', 0), handler)
         cls.redirector.daemon_threads = True
         cls.redirector_handler = handler
@@ -270,11 +366,12 @@ class TestProductPreview(GelatoCase):
             'tpl-huge', self.simulator.preview_url('tpl-huge', 'huge'), 'too large (over 10 MiB)')
 
     def test_redirect_to_a_private_address_is_refused(self):
-        _params, watch = self._assert_sync_despite_the_picture(
+        params, watch = self._assert_sync_despite_the_picture(
             'tpl-redir-private',
             self.simulator.preview_url('tpl-redir-private', 'redirect_private'),
-            'private address 10.0.0.1')
+            'redirects to a private or local address')
         self.assertNotIn('10.0.0.1', watch.lookups + watch.connects)
+        self.assertNotIn('10.0.0.1', params['message'], "the user is not told internal addresses")
 
     def test_redirect_to_another_scheme_is_refused(self):
         _params, watch = self._assert_sync_despite_the_picture(
@@ -290,10 +387,10 @@ class TestProductPreview(GelatoCase):
 
     def test_private_address_is_refused_without_a_request(self):
         for index, (link, reason) in enumerate((
-            ('https://192.168.0.1/x.png', 'private address 192.168.0.1'),
-            ('http://10.255.255.1/x.png', 'private address 10.255.255.1'),
-            ('https://169.254.169.254/latest/meta-data', 'link-local address 169.254.169.254'),
-            ('https://[::ffff:10.1.2.3]/x.png', 'private address 10.1.2.3'),
+            ('https://192.168.0.1/x.png', ': a private or local address.'),
+            ('http://10.255.255.1/x.png', ': a private or local address.'),
+            ('https://169.254.169.254/latest/meta-data', ': a private or local address.'),
+            ('https://[::ffff:10.1.2.3]/x.png', ': a private or local address.'),
         )):
             with self.subTest(link=link):
                 ref = f'tpl-private-{index}'
@@ -362,3 +459,174 @@ class TestProductPreview(GelatoCase):
         self.assertIn('/_simulator/previews/tpl-signed/ok', logs.text)
         for text in (logs.text, good_params['message'], bad_params['message']):
             self.assertNotIn('s3cr3t', text)
+
+    # --- links that could fool a parser, a resolver or a reader --------------------------------
+
+    def test_links_that_parsers_read_differently_are_refused_without_a_connection(self):
+        # urllib's urlsplit reads the first link's host as example.com; urllib3 and requests
+        # connect to 10.0.0.5. Neither reading is followed: such links are refused before any
+        # name is resolved or any connection is made.
+        links = (
+            'https://10.0.0.5:8443\\@example.com/x.png',
+            'https://example.com\\.10.0.0.5/x.png',
+            'https://exa mple.com/x.png',
+            'https://example.com\t.10.0.0.5/x.png',
+            'https://example.com\x00.10.0.0.5/x.png',
+            'https://example.com/x.png\r\nX-Injected: 1',
+            'https://example.com%00.10.0.0.5/x.png',
+            'https://0x7f.1/x.png',
+            'https://2130706433/x.png',
+        )
+        for index, link in enumerate(links):
+            with self.subTest(link=link):
+                _params, watch = self._assert_sync_despite_the_picture(
+                    f'tpl-parsers-{index}', link, 'malformed link')
+                self.assertEqual(len(watch.connects), 1, "only the template was fetched")
+                self.assertFalse([h for h in watch.lookups if h != '127.0.0.1'], watch.lookups)
+
+    def test_links_with_a_user_name_or_password_are_refused(self):
+        for index, link in enumerate((
+            'https://user:s3cr3t-pass@example.com/x.png',
+            'https://user@example.com/x.png',
+            'https://@example.com/x.png',
+            'https://example.com@10.0.0.1/x.png',
+        )):
+            with self.subTest(link=link):
+                params, watch = self._assert_sync_despite_the_picture(
+                    f'tpl-userinfo-{index}', link, 'a user name or password')
+                self.assertEqual(len(watch.connects), 1, "only the template was fetched")
+                self.assertFalse([h for h in watch.lookups if h != '127.0.0.1'], watch.lookups)
+                self.assertNotIn('s3cr3t-pass', params['message'])
+        # Nor is a redirect to such a link followed.
+        self.redirector_handler.locations[:] = [
+            f'{self.simulator.preview_url("tpl-userinfo-hop")}'.replace('://', '://user:pw@')]
+        host, port = self.redirector.server_address[:2]
+        self._assert_sync_despite_the_picture(
+            'tpl-userinfo-hop', f'http://{host}:{port}/to/0',
+            'redirects to a link with a user name or password')
+        self.assertFalse(self._preview_requests())
+
+    def test_a_name_is_resolved_once_and_only_the_checked_address_is_connected(self):
+        from odoo.addons.gelato_connector import picture_download  # noqa: PLC0415
+        # A rebinding name: public for the check, private for a second lookup.
+        resolver = _resolver('93.184.216.34', '10.0.0.1')
+        with network_watch() as watch, self.assertRaises(GelatoImageError) as caught:
+            picture_download.download('https://pictures.example.test/x.png?Signature=abc',
+                                      resolver=resolver)
+        self.assertEqual(resolver.calls, ['pictures.example.test'], "one lookup, no second one")
+        # The test guard refuses the connection to the public address (no traffic leaves).
+        self.assertEqual(watch.connects, ['93.184.216.34'])
+        self.assertEqual(caught.exception.reason, 'connection failed')
+        # A rebinding name the other way round: private at once, refused before any connection.
+        resolver = _resolver('10.0.0.1', '93.184.216.34')
+        with network_watch() as watch, self.assertRaises(GelatoImageError) as caught:
+            picture_download.download('https://pictures.example.test/x.png', resolver=resolver)
+        self.assertEqual(resolver.calls, ['pictures.example.test'])
+        self.assertFalse(watch.connects)
+        self.assertEqual(caught.exception.reason, 'a private or local address')
+
+    def test_pinned_download_keeps_the_host_name_and_sends_no_api_key(self):
+        from odoo.addons.gelato_connector import picture_download  # noqa: PLC0415
+        # The API URL's host may be loopback (the simulator): a name for it is resolved once,
+        # and the request goes to that address with the name in the Host header.
+        port = self.redirector.server_address[1]
+        resolver = _resolver('127.0.0.1', '10.0.0.1')
+        self.redirector_handler.seen.clear()
+        with network_watch() as watch:
+            content = picture_download.download(
+                f'http://pics.test:{port}/picture', trusted_hosts={'pics.test'},
+                resolver=resolver)
+        self.assertEqual(content, preview_png('redirector'))
+        self.assertEqual(resolver.calls, ['pics.test'])
+        self.assertEqual(watch.connects, ['127.0.0.1'])
+        [(path, headers)] = self.redirector_handler.seen
+        self.assertEqual(path, '/picture')
+        self.assertEqual(headers.get('Host'), f'pics.test:{port}')
+        self.assertFalse({name.lower() for name in headers} & {'x-api-key', 'authorization',
+                                                                'cookie'}, headers)
+        # Through the product: the simulator saw no API key on the picture's request.
+        self._template('tpl-no-key')
+        product = self._product('tpl-no-key')
+        self.assertEqual(self._sync(product)['type'], 'success')
+        self.assertTrue(self._preview_requests())
+        self.assertFalse([r for r in self._preview_requests() if r['has_api_key']])
+
+    def test_https_to_the_pinned_address_checks_the_certificate_of_the_name(self):
+        from odoo.addons.gelato_connector import picture_download  # noqa: PLC0415
+        server, authority, server_names = _tls_server('pics.test')
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        port = server.server_address[1]
+        context = ssl.create_default_context(cadata=authority)
+        content = picture_download.download(
+            f'https://pics.test:{port}/picture', trusted_hosts={'pics.test'},
+            resolver=_resolver('127.0.0.1'), ssl_context=context)
+        self.assertEqual(content, preview_png('redirector'))
+        self.assertEqual(server_names, ['pics.test'], "the name is sent in the handshake (SNI)")
+        # The same address under another name: its certificate does not name it.
+        with self.assertRaises(GelatoImageError) as caught:
+            picture_download.download(
+                f'https://other.test:{port}/picture', trusted_hosts={'other.test'},
+                resolver=_resolver('127.0.0.1'), ssl_context=context)
+        self.assertIn('certificate', caught.exception.reason)
+
+    def test_refusal_messages_never_name_an_internal_address(self):
+        from odoo.addons.gelato_connector import picture_download  # noqa: PLC0415
+        host, port = self.redirector.server_address[:2]
+        self.redirector_handler.locations[:] = [
+            'https://internal.example.test/x.png?Signature=t0p-s3cret',
+            'http://[::ffff:192.168.7.7]/x.png',
+        ]
+        cases = (
+            # A name resolving to a private address, then redirects to private addresses.
+            ('https://intranet.example.test/x.png?Signature=t0p-s3cret',
+             _resolver('10.20.30.40'), 'a private or local address', '10.20.30.40'),
+            (f'http://{host}:{port}/to/0', _resolver('10.9.8.7'),
+             'redirects to a private or local address', '10.9.8.7'),
+            (f'http://{host}:{port}/to/1', _resolver(),
+             'redirects to a private or local address', '192.168.7.7'),
+        )
+        for link, resolver, reason, address in cases:
+            with self.subTest(link=link), capture_logs('odoo.addons.gelato_connector') as logs:
+                with self.assertRaises(GelatoImageError) as caught:
+                    picture_download.download(link, trusted_hosts={host}, resolver=resolver)
+                self.assertEqual(caught.exception.reason, reason)
+                self.assertNotIn(address, str(caught.exception))
+                self.assertIn(address, logs.text, "the log keeps the detail for the admin")
+                self.assertNotIn('t0p-s3cret', logs.text)
+
+    # --- one deadline, bounded bytes ----------------------------------------------------------
+
+    def test_dripping_picture_times_out_within_the_deadline_and_changes_nothing(self):
+        self._template('tpl-drip')
+        product = self._product('tpl-drip')
+        self._sync(product)
+        picture, checksum = self._picture(product), product.gelato_image_checksum
+        self.assertEqual(picture, preview_png('tpl-drip'))
+        self.simulator.templates['tpl-drip']['previewUrl'] = self.simulator.preview_url(
+            'tpl-drip-2', 'drip')
+        started = time.monotonic()
+        params = self._sync(product)
+        elapsed = time.monotonic() - started
+        self.assertEqual(params['type'], 'warning', params['message'])
+        self.assertIn('timeout', params['message'])
+        self.assertLess(elapsed, const.PREVIEW_TIMEOUT + 1.5,
+                        "a byte every 0.2 s does not hold the worker past the deadline")
+        self.assertEqual(self._picture(product), picture)
+        self.assertEqual(product.gelato_image_checksum, checksum)
+
+    def test_gzip_bomb_is_refused_without_inflating_it(self):
+        bomb = self.simulator.preview_url('tpl-bomb', 'gzip_bomb')
+        self._assert_sync_despite_the_picture('tpl-bomb', bomb, 'too large (over 10 MiB)')
+        # The body is decoded in bounded steps: never more than the limit in memory, whatever
+        # the compressed bytes promise (128 MiB here).
+        product = self._product('tpl-bomb')
+        tracemalloc.start()
+        try:
+            preview = product._gelato_prepare_preview({'previewUrl': bomb}, force=True)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        self.assertEqual(preview['state'], 'error')
+        self.assertIn('too large (over 10 MiB)', preview['reason'])
+        self.assertLess(peak, 2 * const.PREVIEW_MAX_BYTES, f"peak {peak} bytes")

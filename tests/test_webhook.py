@@ -1,16 +1,25 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
+import http.client
 import json
+import logging
+import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 import psycopg2
 
 from odoo.orm.environments import Transaction
 from odoo.tests import TransactionCase, tagged
+from odoo.tests.common import TEST_CURSOR_COOKIE_NAME
 from odoo.tools import mute_logger
 
-from odoo.addons.gelato_connector.tests.common import WEBHOOK_SECRET, GelatoHttpCase
+from odoo.addons.gelato_connector.tests.common import (
+    WEBHOOK_SECRET,
+    GelatoHttpCase,
+    capture_logs,
+)
 
 
 @tagged('post_install', '-at_install')
@@ -360,6 +369,239 @@ class TestWebhook(GelatoHttpCase):
             codes = self.simulator.send_webhook(self._webhook_url(), 'not-the-secret', payload,
                                                 tries=3, retry_delay=0.05)
         self.assertEqual(codes, [401, 401, 401])
+
+    # --- hostile input: never a 5xx, before and after authentication -------------------------
+
+    def _raw(self, head, body=b'', timeout=10):
+        """Send a request to Odoo byte for byte (`head`: the header lines after the request
+        line, `body`: what follows them) and return the status of the answer, or None when
+        none came within `timeout` seconds."""
+        url = urlsplit(self.base_url())
+        cookie = self.opener.cookies.get(TEST_CURSOR_COOKIE_NAME)
+        lines = [f'POST /gelato/webhook HTTP/1.1', f'Host: {url.netloc}', 'Connection: close',
+                 *head, *([f'Cookie: {TEST_CURSOR_COOKIE_NAME}={cookie}'] if cookie else [])]
+        with socket.create_connection((url.hostname, url.port), timeout=timeout) as sock:
+            sock.sendall(('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1') + body)
+            response = http.client.HTTPResponse(sock, method='POST')
+            try:
+                response.begin()
+                response.read()
+            except (TimeoutError, ConnectionError, http.client.HTTPException):
+                return None
+            return response.status
+
+    def _post_everywhere(self, raw, expected, content_type='application/json'):
+        """POST a body without a signature, with a wrong one and with the right one: the first
+        two are 401, the last one `expected`; never a 5xx. :return: the last answer."""
+        for signature, status in ((None, 401), ('wrong', 401), (WEBHOOK_SECRET, expected)):
+            headers = {'Content-Type': content_type}
+            if signature is not None:
+                headers['signature'] = signature
+            response = self.url_open('/gelato/webhook', data=raw, headers=headers)
+            self.assertEqual(response.status_code, status, (signature, raw[:200], response.text))
+        return response
+
+    def _stored(self, event_id):
+        return self.env['gelato.event'].search([('event_id', '=', event_id),
+                                                ('state', '!=', 'duplicate')])
+
+    def test_deeply_nested_bodies_are_400_never_5xx(self):
+        deep = '[' * 100000 + ']' * 100000
+        for raw in (deep, '{"a": ' * 100000 + '1' + '}' * 100000,
+                    '{"id": "deep-1", "event": "order_status_updated", "items": %s}' % deep,
+                    '{"id": "deep-2", "event": "x", "a": %s}' % ('[' * 200 + ']' * 200)):
+            with self.subTest(raw=raw[:40]):
+                response = self._post_everywhere(raw, 400)
+                self.assertIn('error', response.json())
+        self.assertFalse(self._events())
+        # Gelato's events nest a few levels: a little deeper is still an event.
+        self._post_everywhere(json.dumps({'id': 'nested-ok', 'event': 'something_new',
+                                          'a': [[[[[[[[[[{'b': [1]}]]]]]]]]]]}), 200)
+        self.assertEqual(self._stored('nested-ok').state, 'ignored')
+
+    def test_nul_and_control_characters_are_stored_and_never_get_a_5xx(self):
+        order_id, line_ref = self.order.gelato_order_id, str(self.small_line.id)
+        payloads = [
+            {'id': 'nul-\x00-id', 'event': 'order_status_updated', 'orderId': order_id,
+             'fulfillmentStatus': 'passed'},
+            {'id': 'nul-event', 'event': 'order_status_\x00updated\x01', 'orderId': order_id},
+            {'id': 'nul-order', 'event': 'order_status_updated', 'orderId': order_id + '\x00',
+             'orderReferenceId': '\x00', 'fulfillmentStatus': 'pass\x00ed'},
+            {'id': 'nul-status', 'event': 'order_status_updated', 'orderId': order_id,
+             'fulfillmentStatus': 'passed\x00', 'items': [{'itemReferenceId': '\x00',
+                                                          'fulfillments': [{'trackingCode': '\x00'}]}]},
+            {'id': 'nul-tracking', 'event': 'order_item_tracking_code_updated', 'orderId': order_id,
+             'itemReferenceId': line_ref, 'trackingCode': 'TR\x00CK\x1f',
+             'trackingUrl': 'https://track.example/\x00'},
+            {'id': 'nul-item', 'event': 'order_item_status_updated', 'orderId': order_id,
+             'itemReferenceId': line_ref + '\x00', 'status': 'failed\x00',
+             'comment': 'bad\x00 file\x07'},
+            {'id': 'nul-comment', 'event': 'order_item_status_updated', 'orderId': order_id,
+             'itemReferenceId': line_ref, 'status': 'failed', 'comment': 'bad\x00 file\x07'},
+            {'id': 'nul-estimate', 'event': 'order_delivery_estimate_updated', 'orderId': order_id,
+             'minDeliveryDate': '2030-01-10\x00', 'maxDeliveryDate': '\x002030-01-12'},
+            {'id': 'nul-stock', 'event': 'catalog_product_stock_availability_updated',
+             'productsAvailability': [
+                 {'productUid': self.small.gelato_product_uid + '\x00',
+                  'availability': [{'stockRegionUid': 'EU\x00', 'status': 'in-stock\x00'}]},
+                 {'productUid': self.small.gelato_product_uid,
+                  'availability': [{'stockRegionUid': 'EU', 'status': 'in-stock\x00'}]}]},
+            {'id': 'nul-template', 'event': 'store_product_template_updated',
+             'storeProductTemplateId': 'tpl-poster\x00'},
+            {'id': 'nul-key', 'event': 'something_new', '\x00key': {'\x00': ['\x00']}},
+        ]
+        for payload in payloads:
+            with self.subTest(id=payload['id']):
+                self._post_everywhere(json.dumps(payload), 200)
+                event = self.env['gelato.event'].search([('id', '=', max(self._events().ids))])
+                self.assertNotIn('\x00', event.event_id + event.event_type)
+                self.assertEqual(event.event_id, payload['id'].replace('\x00', ''))
+                self.assertEqual(json.loads(event.payload), payload, "stored as received")
+                self.assertNotIn('\x00', (event.error or '') + (event.summary or ''))
+                self.assertTrue(event.payload_pretty)
+        self.assertEqual(len(self._events()), len(payloads))
+        # Processing them again (by hand, or by the retries) reads the stored payload: no 5xx
+        # there either.
+        self._events().filtered(lambda e: e.state in ('failed', 'ignored')).action_process_again()
+        # NUL bytes themselves are not JSON, nor is JSON in UTF-16 (whose ASCII has NUL bytes).
+        for raw in (b'{"id": "raw\x00", "event": "x"}', b'{"id": "a", "event": "x"}\x00',
+                    b'\x00{"id": "a", "event": "x"}', b'\x00',
+                    '{"id": "utf16", "event": "x"}'.encode('utf-16'),
+                    '{"id": "utf16be", "event": "x"}'.encode('utf-16-be')):
+            with self.subTest(raw=raw):
+                self._post_everywhere(raw, 400)
+        self.assertEqual(len(self._events()), len(payloads))
+
+    def test_invalid_unicode_never_gets_a_5xx(self):
+        order_id = self.order.gelato_order_id
+        payloads = [
+            {'id': 'surrogate-\ud800', 'event': 'order_status_updated', 'orderId': order_id,
+             'fulfillmentStatus': 'passed'},
+            {'id': 'surrogate-event', 'event': 'order_status_updated\udfff', 'orderId': order_id},
+            {'id': 'surrogate-fields', 'event': 'order_status_updated',
+             'orderId': order_id + '\udc80', 'orderReferenceId': '\ud800\ud800',
+             'fulfillmentStatus': '\udfffshipped'},
+            {'id': 'surrogate-tracking', 'event': 'order_item_tracking_code_updated',
+             'orderId': order_id, 'itemReferenceId': str(self.small_line.id),
+             'trackingCode': 'TRACK\ud83d', 'trackingUrl': 'https://track.example/\ude00'},
+            {'id': 'surrogate-comment', 'event': 'order_item_status_updated',
+             'orderId': order_id, 'itemReferenceId': str(self.small_line.id),
+             'status': 'failed', 'comment': 'Low \udbff resolution'},
+            {'id': 'surrogate-key', 'event': 'something_new', '\ud800': '\ud800'},
+        ]
+        for payload in payloads:
+            with self.subTest(id=payload['id']):
+                self._post_everywhere(json.dumps(payload), 200)
+                event = self.env['gelato.event'].search([('id', '=', max(self._events().ids))])
+                self.assertEqual(json.loads(event.payload), payload, "stored as received")
+                event.event_id.encode()  # storable, readable text
+                self.assertTrue(event.payload_pretty)
+        self._events().filtered(lambda e: e.state in ('failed', 'ignored')).action_process_again()
+        # Bytes that are not UTF-8 (JSON's encoding) are not JSON.
+        for raw in (b'{"id": "\xff", "event": "x"}', b'{"id": "\xed\xa0\x80", "event": "x"}',
+                    b'{"id": "\xc0\xaf", "event": "x"}', b'{"id": "a", "event": "\xf4\x90\x80\x80"}'):
+            with self.subTest(raw=raw):
+                self._post_everywhere(raw, 400)
+        self.assertEqual(len(self._events()), len(payloads))
+
+    def test_long_strings_and_odd_numbers_never_get_a_5xx(self):
+        order_id, line_ref, long = self.order.gelato_order_id, str(self.small_line.id), 'x' * 60000
+        payloads = [
+            {'id': 'long-' + long, 'event': 'order_status_updated' + long, 'orderId': order_id},
+            {'id': 'long-order', 'event': 'order_status_updated', 'orderId': order_id + long,
+             'orderReferenceId': long, 'fulfillmentStatus': long},
+            {'id': 'long-status', 'event': 'order_status_updated', 'orderId': order_id,
+             'fulfillmentStatus': 'passed' + long,
+             'items': [{'itemReferenceId': long, 'fulfillmentStatus': long,
+                        'fulfillments': [{'trackingCode': long, 'trackingUrl': long}]}]},
+            {'id': 'long-tracking', 'event': 'order_item_tracking_code_updated',
+             'orderId': order_id, 'itemReferenceId': line_ref, 'trackingCode': 'T' + long,
+             'trackingUrl': 'https://track.example/' + long},
+            {'id': 'long-item', 'event': 'order_item_status_updated', 'orderId': order_id,
+             'itemReferenceId': line_ref, 'status': 'failed', 'comment': '\U0001f600' * 60000},
+            {'id': 'long-estimate', 'event': 'order_delivery_estimate_updated',
+             'orderId': order_id, 'minDeliveryDate': '2030-01-10' + long,
+             'maxDeliveryDate': long},
+            {'id': 'long-stock', 'event': 'catalog_product_stock_availability_updated',
+             'productsAvailability': [{'productUid': long, 'availability': [
+                 {'stockRegionUid': long, 'status': long}]}]},
+            {'id': 'long-template', 'event': 'store_product_template_updated',
+             'storeProductTemplateId': long, 'storeProductId': long},
+        ]
+        for payload in payloads:
+            with self.subTest(id=payload['id'][:20]):
+                self._post_everywhere(json.dumps(payload), 200)
+        # Numbers of any size: JSON has no limit, Python's int() of a string has one.
+        many_digits = '9' * 5000
+        for index, (raw, expected) in enumerate((
+            ('{"id": "num-%s", "event": "order_status_updated", "orderId": 1e400, '
+             '"fulfillmentStatus": -1e400, "items": [{"itemReferenceId": 1e-400}]}', 200),
+            ('{"id": %s, "event": "something_new"}' % many_digits, 200),
+            ('{"id": "num-%%s", "event": "order_item_status_updated", "orderId": "%s", '
+             '"itemReferenceId": %s, "status": "failed"}' % (order_id, many_digits), 200),
+            ('{"id": "num-%%s", "event": "order_item_tracking_code_updated", "orderId": "%s", '
+             '"itemReferenceId": -%s, "trackingCode": %s}' % (order_id, many_digits,
+                                                               many_digits), 200),
+            ('{"id": "num-%%s", "event": "order_delivery_estimate_updated", "orderId": "%s", '
+             '"minDeliveryDate": %s, "maxDeliveryDate": 1e400}' % (order_id, many_digits), 200),
+            ('{"id": "num-%%s", "event": "catalog_product_stock_availability_updated", '
+             '"productsAvailability": [{"productUid": %s, "availability": [{"stockRegionUid": '
+             '1e400, "status": %s}]}]}' % (many_digits, many_digits), 200),
+            ('{"id": 1e400, "event": "something_new"}', 200),
+            # NaN and Infinity are Python's, not JSON's.
+            ('{"id": "num-%s", "event": "something_new", "a": NaN}', 400),
+            ('{"id": "num-%s", "event": "something_new", "a": [Infinity, -Infinity]}', 400),
+            ('{"id": NaN, "event": "something_new"}', 400),
+        )):
+            raw = raw % index if '%s' in raw else raw
+            with self.subTest(raw=raw[:120]):
+                self._post_everywhere(raw, expected)
+        self._events().filtered(lambda e: e.state in ('failed', 'ignored')).action_process_again()
+        self.assertTrue(all(len(e.event_id) <= 255 and len(e.event_type) <= 255
+                            for e in self._events()))
+
+    def test_chunked_body_is_held_to_one_mib(self):
+        chunked = ['Content-Type: application/json', 'Transfer-Encoding: chunked']
+        # A chunked body with no end in sight: answered 413 once 1 MiB + 1 byte has arrived,
+        # without waiting for (or reading) the rest.
+        piece = b'x' * 65536
+        endless = b''.join(b'%x\r\n%s\r\n' % (len(c), c) for c in [piece] * 16 + [b'x'])
+        self.assertEqual(self._raw([*chunked, f'signature: {WEBHOOK_SECRET}'], endless,
+                                   timeout=4), 413)
+        # Without the right signature nothing is read: 401 at once.
+        for signature in ([], ['signature: wrong']):
+            self.assertEqual(self._raw([*chunked, *signature], b'5\r\n{"id"\r\n', timeout=4),
+                             401)
+        # A complete chunked body under the limit is an event like another.
+        body = json.dumps({'id': 'chunked-ok', 'event': 'something_new'}).encode()
+        message = b''.join(b'%x\r\n%s\r\n' % (len(body[i:i + 7]), body[i:i + 7])
+                           for i in range(0, len(body), 7)) + b'0\r\n\r\n'
+        self.assertEqual(self._raw([*chunked, f'signature: {WEBHOOK_SECRET}'], message), 200)
+        self.assertEqual(self._stored('chunked-ok').state, 'ignored')
+        self.assertEqual(len(self._events()), 1)
+
+    def test_a_storm_of_refused_requests_logs_one_warning_with_a_count(self):
+        with capture_logs('odoo.addons.gelato_connector') as logs:
+            for index in range(30):
+                self._post({'id': f'storm-{index}', 'event': 'x'},
+                           signature=None if index % 2 else 'wrong')
+        warnings = [r for r in logs.records if r.levelno >= logging.WARNING]
+        self.assertLessEqual(len(warnings), 1, [r.getMessage() for r in warnings])
+        self.assertFalse(self._events())
+        # One warning per interval, saying how many requests were refused since the last one.
+        from odoo.addons.gelato_connector.controllers import main  # noqa: PLC0415
+        now = [1000.0]
+        logger = logging.getLogger('odoo.addons.gelato_connector.tests.storm')
+        warning = main.RateLimitedWarning(logger, "%s refused", interval=60,
+                                          clock=lambda: now[0])
+        with self.assertLogs(logger, logging.WARNING) as logged:
+            for _index in range(30):
+                warning()
+                now[0] += 1
+            now[0] += 31
+            warning()
+            warning()
+        self.assertEqual([r.getMessage() for r in logged.records], ['1 refused', '30 refused'])
 
 
 @tagged('post_install', '-at_install')

@@ -5,4 +5,6 @@ from odoo.addons.gelato_connector import upgrade_steps
 
 
 def migrate(cr, version):
-    upgrade_steps.migrate_legacy_orders(api.Environment(cr, SUPERUSER_ID, {}))
+    env = api.Environment(cr, SUPERUSER_ID, {})
+    upgrade_steps.migrate_legacy_orders(env)
+    upgrade_steps.rename_gelato_carriers(env)
