@@ -9,6 +9,7 @@ one record (`migrate_legacy_orders`).
 import logging
 
 from odoo import fields
+from odoo.tools import SQL
 
 _logger = logging.getLogger(__name__)
 
@@ -28,30 +29,36 @@ def _columns(cr, table):
     return {row[0] for row in cr.fetchall()}
 
 
+def _drop_legacy_tables(cr):
+    cr.execute(SQL("DROP TABLE IF EXISTS %s", SQL(', ').join(
+        map(SQL.identifier, (LEGACY_ORDERS, LEGACY_LINES, LEGACY_PICKINGS)))))
+
+
 def snapshot_legacy_orders(cr):
     """Copy the previous version's Gelato columns aside, before the new code loads."""
     columns = _columns(cr, 'sale_order')
     if 'gelato_outbox_state' not in columns or 'gelato_send_attempts' not in columns:
         return  # Not the previous version's schema.
-    cr.execute(f"DROP TABLE IF EXISTS {LEGACY_ORDERS}, {LEGACY_LINES}, {LEGACY_PICKINGS}")
-    cr.execute(f"""
-        CREATE TABLE {LEGACY_ORDERS} AS
-        SELECT id, {', '.join(_ORDER_COLUMNS)} FROM sale_order
-         WHERE gelato_order_id IS NOT NULL OR gelato_outbox_state IS NOT NULL
-    """)
+    _drop_legacy_tables(cr)
+    cr.execute(SQL(
+        "CREATE TABLE %s AS SELECT id, %s FROM sale_order "
+        "WHERE gelato_order_id IS NOT NULL OR gelato_outbox_state IS NOT NULL",
+        SQL.identifier(LEGACY_ORDERS), SQL(', ').join(map(SQL.identifier, _ORDER_COLUMNS)),
+    ))
     if 'gelato_item_status' in _columns(cr, 'sale_order_line'):
-        cr.execute(f"""
-            CREATE TABLE {LEGACY_LINES} AS
-            SELECT l.id, l.order_id, l.gelato_item_status FROM sale_order_line l
-              JOIN {LEGACY_ORDERS} o ON o.id = l.order_id
-        """)
+        cr.execute(SQL(
+            "CREATE TABLE %s AS SELECT l.id, l.order_id, l.gelato_item_status "
+            "FROM sale_order_line l JOIN %s o ON o.id = l.order_id",
+            SQL.identifier(LEGACY_LINES), SQL.identifier(LEGACY_ORDERS),
+        ))
     if 'gelato_tracking_urls' in _columns(cr, 'stock_picking'):
-        cr.execute(f"""
-            CREATE TABLE {LEGACY_PICKINGS} AS
-            SELECT id, carrier_tracking_ref, gelato_tracking_urls FROM stock_picking
-             WHERE gelato_tracking_urls IS NOT NULL OR carrier_tracking_ref IS NOT NULL
-        """)
-    cr.execute(f"SELECT count(*) FROM {LEGACY_ORDERS}")
+        cr.execute(SQL(
+            "CREATE TABLE %s AS SELECT id, carrier_tracking_ref, gelato_tracking_urls "
+            "FROM stock_picking "
+            "WHERE gelato_tracking_urls IS NOT NULL OR carrier_tracking_ref IS NOT NULL",
+            SQL.identifier(LEGACY_PICKINGS),
+        ))
+    cr.execute(SQL("SELECT count(*) FROM %s", SQL.identifier(LEGACY_ORDERS)))
     _logger.info("Gelato upgrade: %s sale orders to move to Gelato order records",
                  cr.fetchone()[0])
 
@@ -68,17 +75,20 @@ def migrate_legacy_orders(env):
     cr.execute("SELECT to_regclass(%s)", (LEGACY_ORDERS,))
     if not cr.fetchone()[0]:
         return env['gelato.order']
-    cr.execute(f"SELECT {', '.join(('id',) + _ORDER_COLUMNS)} FROM {LEGACY_ORDERS} ORDER BY id")
+    cr.execute(SQL("SELECT %s FROM %s ORDER BY id",
+                   SQL(', ').join(map(SQL.identifier, ('id', *_ORDER_COLUMNS))),
+                   SQL.identifier(LEGACY_ORDERS)))
     rows = cr.dictfetchall()
     item_status = {}
     cr.execute("SELECT to_regclass(%s)", (LEGACY_LINES,))
     if cr.fetchone()[0]:
-        cr.execute(f"SELECT id, gelato_item_status FROM {LEGACY_LINES}")
+        cr.execute(SQL("SELECT id, gelato_item_status FROM %s", SQL.identifier(LEGACY_LINES)))
         item_status = dict(cr.fetchall())
     tracking_urls = {}
     cr.execute("SELECT to_regclass(%s)", (LEGACY_PICKINGS,))
     if cr.fetchone()[0]:
-        cr.execute(f"SELECT id, carrier_tracking_ref, gelato_tracking_urls FROM {LEGACY_PICKINGS}")
+        cr.execute(SQL("SELECT id, carrier_tracking_ref, gelato_tracking_urls FROM %s",
+                       SQL.identifier(LEGACY_PICKINGS)))
         tracking_urls = {pid: (ref, urls) for pid, ref, urls in cr.fetchall()}
     GelatoOrder = env['gelato.order'].sudo()
     created = GelatoOrder
@@ -129,7 +139,7 @@ def migrate_legacy_orders(env):
         cron = env.ref(xmlid, raise_if_not_found=False)
         if cron and cron.code != code:
             cron.sudo().write({'model_id': env['ir.model']._get_id('gelato.order'), 'code': code})
-    cr.execute(f"DROP TABLE IF EXISTS {LEGACY_ORDERS}, {LEGACY_LINES}, {LEGACY_PICKINGS}")
+    _drop_legacy_tables(cr)
     _logger.info("Gelato upgrade: %s Gelato order records created", len(created))
     return created
 

@@ -18,10 +18,11 @@ Usage: python benchmarks/bench_webhook.py -d DB --addons-path PATHS --url http:/
 The database is prepared (Gelato orders, secret) and committed before the measurements.
 """
 import argparse
-import cProfile
 import collections
+import cProfile
 import io
 import json
+import os
 import pstats
 import random
 import re
@@ -257,12 +258,14 @@ def profile_receive(database, orders):
             Cursor.execute = original
         # One more delivery, each statement with the line of the addon that issued it.
         traced = []
+        # The addon as Python imported it (through the addons path's link, not its real path).
+        addon_dir = os.path.dirname(sys.modules['odoo.addons.gelato_connector'].__file__)
 
         def tracing(self, query, params=None, log_exceptions=True):
             text = ' '.join((query.code if hasattr(query, 'code') else str(query)).split())
-            origin = next((f'{frame.filename.rsplit("/", 2)[-1]}:{frame.lineno} {frame.name}'
+            origin = next((f'{frame.filename[len(addon_dir) + 1:]}:{frame.lineno} {frame.name}'
                            for frame in reversed(traceback.extract_stack()[:-1])
-                           if '/gelato_connector/' in frame.filename
+                           if frame.filename.startswith(addon_dir + '/')
                            and '/benchmarks/' not in frame.filename), '-')
             traced.append((text, origin))
             return original(self, query, params, log_exceptions)
@@ -368,8 +371,12 @@ def profile_http(database, orders):
                          f"{len(log) / rounds:>5.1f} SQL queries per request")
             if call is delivery:
                 delivery_queries.update(statement_kind(q) for q in log)
-            elif call is noop:
-                noop_queries = collections.Counter(statement_kind(q) for q in log)
+            else:
+                kinds = collections.Counter(statement_kind(q) for q in log)
+                lines.append('      ' + '; '.join(f'{n / rounds:.1f} x {k}' for k, n in
+                                                  kinds.most_common()))
+                if call is noop:
+                    noop_queries = kinds
     finally:
         Cursor.execute = original
     lines.append("  SQL statements of a delivery request (per request; * = also in the no-op "
@@ -413,7 +420,7 @@ def main():
     latency_met = ratio <= TARGET_RATIO
     print(f"sequential, {SEQUENTIAL} deliveries alternating with /web/health and an "
           f"authenticated no-op webhook request (400):")
-    for label, values in (('/web/health (no database)', health),
+    for label, values in (('/web/health', health),
                           ('/gelato/webhook 400, nothing processed', noop),
                           ('/gelato/webhook 200, a delivery', webhook)):
         print(f"  {label:<40} median {statistics.median(values) * 1000:>6.2f} ms, "

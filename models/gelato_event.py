@@ -189,7 +189,8 @@ class GelatoEvent(models.Model):
         elif get(data.get('fulfillmentStatus')):
             text = get(data.get('fulfillmentStatus'))
         elif data.get('minDeliveryDate') or data.get('maxDeliveryDate'):
-            text = f"{get(data.get('minDeliveryDate')) or '?'} – {get(data.get('maxDeliveryDate')) or '?'}"
+            dates = (get(data.get('minDeliveryDate')), get(data.get('maxDeliveryDate')))
+            text = f"{dates[0] or '?'} – {dates[1] or '?'}"
         elif isinstance(data.get('productsAvailability') or data.get('productAvailability'), list):
             entries = data.get('productsAvailability') or data.get('productAvailability')
             text = self.env._("%s product(s)", len(entries))

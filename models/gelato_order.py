@@ -509,7 +509,7 @@ class GelatoOrder(models.Model):
             if not isinstance(remote_item, dict):
                 continue
             reference = utils.clean_str(remote_item.get('itemReferenceId'))
-            line = lines.filtered(lambda l, r=reference: str(l.id) == r)[:1]
+            line = lines.filtered(lambda ln, r=reference: str(ln.id) == r)[:1]
             carried |= line
             values = {
                 'gelato_item_id': utils.clean_str(remote_item.get('id')),

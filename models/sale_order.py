@@ -7,12 +7,11 @@ from datetime import timedelta
 
 from markupsafe import Markup
 
-from odoo import api, fields, models, modules
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
 
 from odoo.addons.gelato_connector import const, utils
-from odoo.addons.gelato_connector.exceptions import GelatoError
 
 _logger = logging.getLogger(__name__)
 
@@ -93,8 +92,8 @@ class SaleOrder(models.Model):
             attention = next((s for s in const.ATTENTION_STATUSES if s in statuses), None)
             status = attention or min(statuses, key=const.STATUS_RANK.get, default=False)
             states = set(active.mapped('state'))
-            order.gelato_order_id = main.gelato_id or \
-                order.gelato_order_ids.filtered('gelato_id').sorted('id', reverse=True)[:1].gelato_id
+            latest = order.gelato_order_ids.filtered('gelato_id').sorted('id', reverse=True)[:1]
+            order.gelato_order_id = main.gelato_id or latest.gelato_id
             order.gelato_status = status or False
             order.gelato_min_delivery_date = min(
                 (d for d in summary.mapped('min_delivery_date') if d), default=False)
@@ -108,7 +107,8 @@ class SaleOrder(models.Model):
             order.gelato_last_update_at = max(
                 (d for d in active.mapped('last_update_at') if d), default=False)
 
-    @api.depends('gelato_shipment_method_uid', 'carrier_id', 'gelato_order_ids.shipment_method_name')
+    @api.depends('gelato_shipment_method_uid', 'carrier_id',
+                 'gelato_order_ids.shipment_method_name')
     def _compute_gelato_shipment_method_name(self):
         for order in self:
             sent = order._gelato_active_orders().filtered('shipment_method_name')[:1]

@@ -35,7 +35,7 @@ class StockPicking(models.Model):
                 move.quantity = move.product_uom_qty if move in shipped else 0
                 move.picked = move in shipped
             partial = bool(picking.move_ids.filtered(
-                lambda m: m.state not in ('done', 'cancel') and m not in shipped))
+                lambda m, s=shipped: m.state not in ('done', 'cancel') and m not in s))
             picking.with_context(
                 skip_backorder=True, skip_sms=True,
                 picking_ids_not_to_backorder=[] if partial else picking.ids,

@@ -4,6 +4,8 @@
 #   scripts/dev.sh run     set up, then serve Odoo on http://localhost:8069 with the addon and the
 #                          Gelato simulator (http://127.0.0.1:8070)
 #   scripts/dev.sh test    set up, then run the whole test suite (ends with "N passed, N failed")
+#   scripts/dev.sh pytest  set up, then run the same suite with pytest (pytest-odoo)
+#   scripts/dev.sh lint    set up, then run the code checks (pre-commit: ruff, pylint-odoo)
 #   scripts/dev.sh setup   set up only
 #   scripts/dev.sh bench   set up, then run the benchmark scripts (benchmarks/)
 #
@@ -227,6 +229,45 @@ run_tests() {
     set -e
     drop_db "$db"
     "$PYTHON" "$REPO/scripts/test_summary.py" "$log" || rc=1
+    run_lint || rc=1
+    return $rc
+}
+
+# The code checks of .pre-commit-config.yaml (ruff, pylint-odoo), as CI runs them.
+run_lint() {
+    if ! git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        say "lint skipped: $REPO is not a git checkout"; return 0
+    fi
+    say "lint: pre-commit run --all-files (ruff, pylint-odoo)"
+    if (cd "$REPO" && "$PYTHON" -m pre_commit run --all-files --show-diff-on-failure >"$CACHE/lint.log" 2>&1); then
+        echo "lint: passed"
+    else
+        tail -40 "$CACHE/lint.log" >&2
+        echo "lint: failed (log: $CACHE/lint.log)"
+        return 1
+    fi
+}
+
+# The same suite through pytest (pytest-odoo), in a database where the addon is installed.
+run_pytest() {
+    ensure_chromium
+    ensure_template_db
+    local db=gelato_pytest_$$ rc=0
+    drop_db "$db"; clone_db "$TEMPLATE_DB" "$db"
+    "${ODOO[@]}" -d "$db" -i gelato_connector --stop-after-init --log-level=warn \
+        --http-port="${GELATO_TEST_HTTP_PORT:-8169}" --http-interface=127.0.0.1 >/dev/null
+    say "running the test suite with pytest in database $db"
+    set +e
+    # From the addon's link, named gelato_connector: pytest-odoo imports the tests as
+    # odoo.addons.gelato_connector.tests, whatever this checkout's folder is called.
+    (cd "$ADDONS_LINK_DIR/gelato_connector" && PYTHONPATH="$ODOO_ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+        "$PYTHON" -m pytest "$ADDONS_LINK_DIR/gelato_connector/tests" -p no:cacheprovider --odoo-database="$db" \
+        --odoo-addons-path="$(odoo_addons_path)" --odoo-http --odoo-log-level=warn \
+        --odoo-extra data-dir="$DATA_DIR" --odoo-extra http-port="${GELATO_TEST_HTTP_PORT:-8169}" \
+        --odoo-extra http-interface=127.0.0.1 "$@")
+    rc=$?
+    set -e
+    drop_db "$db"
     return $rc
 }
 
@@ -283,9 +324,11 @@ main() {
     case "$cmd" in
         setup) setup; ensure_template_db; say "ready" ;;
         test) setup; run_tests ;;
+        pytest) shift; setup; run_pytest "$@" ;;
+        lint) setup; run_lint ;;
         run) setup; run_server ;;
         bench) setup; run_benchmarks ;;
-        *) echo "usage: $0 run|test|setup|bench" >&2; exit 2 ;;
+        *) echo "usage: $0 run|test|pytest|lint|setup|bench" >&2; exit 2 ;;
     esac
 }
 main "$@"

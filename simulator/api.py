@@ -172,8 +172,8 @@ def _int(value):
 
 class ApiHandlers:
     """Handlers of the Gelato endpoints, called by GelatoSimulator with its lock held. They use
-    the host's _templates, _orders, stock_overrides, webhook_url, _take_fault, _schedule and
-    _notify."""
+    the host's _templates, _orders, stock_overrides, non_stockable, page_counts, webhook_url,
+    _take_fault, _schedule and _notify."""
 
     def _uid_index(self):
         """productUid -> template, skipping malformed templates stored through `templates`."""
@@ -192,26 +192,28 @@ class ApiHandlers:
             raise ApiError(404, 'not_found', f'Template {template_id} not found')
         return json_response(template)
 
+    # --- checks that need state -------------------------------------------------------------
+
     def _check_items(self, items, errors, files_required, ref='items'):
-        if not isinstance(items, list) or not items:
-            errors.append((ref, 'at least one item is required'))
-            return
+        """Items of an order (or products of a quote): references unique, products known,
+        page counts of multi-page products, print files."""
+        if not isinstance(items, list):
+            return  # The schema names it.
         known, seen = self._uid_index(), set()
         for n, item in enumerate(items):
             where = f'{ref}[{n}]'
             if not isinstance(item, dict):
-                errors.append((where, 'must be an object'))
                 continue
-            if _check_str(item, 'itemReferenceId', f'{where}.itemReferenceId', errors):
-                if item['itemReferenceId'] in seen:
-                    errors.append((f'{where}.itemReferenceId', 'must be unique'))
-                seen.add(item['itemReferenceId'])
+            reference = item.get('itemReferenceId')
+            if _blank(reference):
+                errors.append((f'{where}.itemReferenceId', 'is required'))
+            elif isinstance(reference, str):
+                if reference in seen:
+                    errors.append((f'{where}.itemReferenceId', 'must be unique within the order'))
+                seen.add(reference)
             uid = item.get('productUid')
-            if not isinstance(uid, str) or uid not in known:
+            if isinstance(uid, str) and uid not in known:
                 errors.append((f'{where}.productUid', f'product {uid!r} is not available'))
-            quantity = item.get('quantity')
-            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-                errors.append((f'{where}.quantity', 'must be an integer of at least 1'))
             self._check_page_count(uid, item.get('pageCount'), f'{where}.pageCount', errors)
             _check_files(item.get('files'), f'{where}.files', errors, files_required)
 
@@ -223,9 +225,42 @@ class ApiHandlers:
             return
         if page_count is None:
             errors.append((ref, f'is required for the multi-page product {uid}'))
-        elif not isinstance(page_count, int) or isinstance(page_count, bool) \
-                or page_count not in valid:
+        elif _int(page_count) is not None and page_count not in valid:
             errors.append((ref, f'must be one of {valid} for {uid}'))
+
+    def _pick_method(self, value, country, errors):
+        """The shipment method of a new order: "normal, standard, express, or a
+        shipmentMethodUid value returned in the Quote API. You can also pass multiple values
+        separated by commas. If multiple values are passed, the cheapest matching shipping
+        method will be chosen by default. If no value is provided, the system will select the
+        cheapest available shipping method." (docs/orders/v4/create)"""
+        methods = data.methods_for(country)
+        if value is None:
+            candidates = methods
+        elif not isinstance(value, str):
+            return None  # The schema names it.
+        else:
+            candidates = []
+            for uid in (part.strip() for part in value.split(',')):
+                if not uid:
+                    errors.append(('shipmentMethodUid', f'{value!r} holds an empty value'))
+                elif uid in data.GENERIC_METHODS:
+                    candidates += [m for m in methods if m[2] == data.GENERIC_METHODS[uid]]
+                elif uid in data.METHOD_UIDS:
+                    candidates += [m for m in methods if m[0] == uid]
+                else:
+                    errors.append(('shipmentMethodUid', f'unknown shipment method {uid!r}: '
+                                   'use normal, standard, express or a shipmentMethodUid of '
+                                   'the Quote API'))
+        if errors:
+            return None
+        if not candidates:
+            errors.append(('shipmentMethodUid',
+                           f'shipment method {value!r} does not ship to {country}'))
+            return None
+        return min(candidates, key=lambda m: m[9])
+
+    # --- product catalog --------------------------------------------------------------------
 
     def _product(self, body, args, uid):
         """GET a product of the catalog (docs/products/product/get/): `validPageCounts` only
@@ -237,50 +272,134 @@ class ApiHandlers:
             'productUid': uid, 'attributes': {'ProductStatus': 'activated'},
             'weight': {'value': 300.0, 'measureUnit': 'grams'},
             'supportedCountries': sorted(data.ISO_COUNTRIES),
-            'notSupportedCountries': [], 'isStockable': False, 'isPrintable': True,
+            'notSupportedCountries': [], 'isStockable': uid not in self.non_stockable,
+            'isPrintable': True,
         }
         if self.page_counts.get(uid):
             product['validPageCounts'] = list(self.page_counts[uid])
         return json_response(product)
 
-    def _pick_method(self, uid, country, errors):
-        methods = data.methods_for(country)
-        if uid in (None, ''):
-            uid = 'normal'
-        if not isinstance(uid, str):
-            errors.append(('shipmentMethodUid', 'must be a string'))
-            return None
-        if uid in data.GENERIC_METHODS:
-            kind = data.GENERIC_METHODS[uid]
-            method = next((m for m in methods if m[2] == kind), None)
+    def _prices(self, body, args, uid):
+        """GET the price tiers of a product (docs/products/prices): a bare array, one row per
+        quantity, `price` being the price of that quantity."""
+        if uid not in self._uid_index():
+            raise ApiError(404, 'not_found', f'Product {uid} not found')
+        query = args.to_dict()
+        page_count = query.get('pageCount')
+        if isinstance(page_count, str) and re.fullmatch('[0-9]{1,9}', page_count):
+            query['pageCount'] = page_count = int(page_count)
+        errors = []
+        currency = query.get('currency') or 'EUR'
+        if isinstance(currency, str) and re.fullmatch('[A-Z]{3}', currency) \
+                and currency not in data.CURRENCY_RATES:
+            errors.append(('currency', f'unsupported currency {currency!r}'))
+        country = query.get('country') or None
+        if isinstance(country, str) and re.fullmatch('[A-Z]{2}', country) \
+                and country not in data.ISO_COUNTRIES:
+            errors.append(('country', f'{country!r} is not an ISO 3166-1 alpha-2 code'))
+        # "pageCount ... is mandatory for multi-page products" (docs/products/prices).
+        self._check_page_count(uid, page_count, 'pageCount', errors)
+        _validated('product_prices_query', query, errors)
+        return json_response([{'productUid': uid, 'country': country, 'quantity': quantity,
+                               'price': data.product_price(uid, quantity, currency),
+                               'currency': currency, 'pageCount': page_count}
+                              for quantity in self.price_quantities])
+
+    def _stock(self, body, args):
+        """POST the stock of products per region (docs/products/stock/region-availability/):
+        1 to 250 product UIDs, refused with Gelato's own error codes."""
+        body = _object(body)
+        products = body.get('products')
+        if products is None or products == []:
+            raise ApiError(400, 'invalid_request_products_not_provided',
+                           'Products are not provided.')
+        if isinstance(products, list) and len(products) > data.STOCK_MAX_PRODUCTS:
+            raise ApiError(400, 'invalid_request_too_many_products',
+                           f'Too many products requested: {len(products)} of maximum '
+                           f'{data.STOCK_MAX_PRODUCTS}.')
+        _validated('stock_region_availability', body)
+        known = self._uid_index()
+        return json_response({'productsAvailability': [
+            {'productUid': uid, 'availability': [
+                self._stock_row(uid, region, uid in known) for region in data.STOCK_REGIONS]}
+            for uid in products]})
+
+    def _stock_row(self, uid, region, known):
+        """One region's status: `not-supported` for a product Gelato does not know,
+        `non-stockable` for a product made to order, else its stock (in stock unless told
+        otherwise through `stock_overrides`); a replenishable product says when."""
+        if not known:
+            status = 'not-supported'
+        elif uid in self.non_stockable:
+            status = 'non-stockable'
         else:
-            method = next((m for m in methods if m[0] == uid), None)
-        if method is None:
-            message = f'shipment method {uid!r} does not ship to {country}'
-            errors.append(('shipmentMethodUid', message))
-        return method
+            status = self.stock_overrides.get((uid, region), 'in-stock')
+        replenished = (date.today() + timedelta(days=14)).isoformat() \
+            if status == 'out-of-stock-replenishable' else None
+        return {'stockRegionUid': region, 'status': status, 'replenishmentDate': replenished}
+
+    # --- shipment ---------------------------------------------------------------------------
+
+    def _shipment_methods(self, body, args):
+        country = args.get('country')
+        if country is not None and country not in data.ISO_COUNTRIES:
+            raise _invalid([('country', f'{country!r} is not an ISO 3166-1 alpha-2 code')])
+        methods = [data.method_json(m) for m in data.methods_for(country)]
+        return json_response({'shipmentMethods': methods})
+
+    def _shipment_prices(self, body, args):
+        """POST shipment prices of products and quantities (docs/shipment/price/)."""
+        body, errors = _object(body), []
+        country, currency = body.get('country'), body.get('currency')
+        if isinstance(country, str) and re.fullmatch('[A-Z]{2}', country) \
+                and country not in data.ISO_COUNTRIES:
+            errors.append(('country', f'{country!r} is not an ISO 3166-1 alpha-2 code'))
+        if isinstance(currency, str) and re.fullmatch('[A-Z]{3}', currency) \
+                and currency not in data.CURRENCY_RATES:
+            errors.append(('currency', f'unsupported currency {currency!r}'))
+        known = self._uid_index()
+        products = body.get('products')
+        for n, product in enumerate(products if isinstance(products, list) else ()):
+            uid = product.get('productUid') if isinstance(product, dict) else None
+            if isinstance(uid, str) and uid not in known:
+                errors.append((f'products[{n}].productUid', f'product {uid!r} is not available'))
+            elif isinstance(uid, str):
+                self._check_page_count(uid, product.get('pageCount'),
+                                       f'products[{n}].pageCount', errors)
+        _validated('shipment_prices', body, errors)
+        methods = [m for m in data.methods_for(country)
+                   if all(m[index] for key, index in (('isBusiness', 3), ('isPrivate', 4),
+                                                       ('hasTracking', 5)) if body.get(key))]
+        return json_response({'prices': [{
+            'productUid': product['productUid'],
+            'quantities': [{
+                'quantity': quantity, 'pageCount': product.get('pageCount'),
+                'methods': [{
+                    'shipmentMethodUid': m[0], 'type': m[2],
+                    'minPrice': data.shipping_price(m, quantity, currency),
+                    'avgPrice': data.shipping_price(m, quantity, currency),
+                    'minDays': m[7], 'maxDays': m[8], 'hasFlatRate': False,
+                } for m in methods],
+            } for quantity in product['quantities']],
+        } for product in products]})
+
+    # --- orders -----------------------------------------------------------------------------
 
     def _create_order(self, body, args):
         body, errors = _object(body), []
         order_type = body.get('orderType', 'order')
-        if order_type not in ('order', 'draft'):
-            errors.append(('orderType', "must be 'order' or 'draft'"))
-        for key in ('orderReferenceId', 'customerReferenceId'):
-            _check_str(body, key, key, errors)
-        if not _member(body.get('currency'), data.CURRENCY_RATES):
-            supported = ', '.join(data.CURRENCY_RATES)
-            message = f"unsupported currency {body.get('currency')!r}; one of {supported}"
-            errors.append(('currency', message))
-        self._check_items(body.get('items'), errors, files_required=order_type == 'order')
-        required = data.ADDRESS_REQUIRED + ('postCode',)
-        _check_address(body.get('shippingAddress'), 'shippingAddress', errors, required)
+        _check_required(body, ('orderReferenceId', 'customerReferenceId'), '', errors)
+        self._check_items(body.get('items'), errors, files_required=order_type != 'draft')
+        _check_address(body.get('shippingAddress'), 'shippingAddress', errors,
+                       data.ADDRESS_REQUIRED + ('postCode',))
         if body.get('returnAddress') is not None:
             _check_address(body['returnAddress'], 'returnAddress', errors, ())
-        if not errors:
-            method = self._pick_method(body.get('shipmentMethodUid'),
-                                       body['shippingAddress']['country'], errors)
-        if errors:
-            raise _invalid(errors)
+        address = body.get('shippingAddress')
+        country = address.get('country') if isinstance(address, dict) else None
+        method = None
+        if _member(country, data.ISO_COUNTRIES):
+            method = self._pick_method(body.get('shipmentMethodUid'), country, errors)
+        _validated('order_create', body, errors)
         parts = self._new_orders(body, order_type, method)
         order = parts[0]
         if self._take_fault('/order/v4/orders', ('no_id',)):
@@ -315,16 +434,21 @@ class ApiHandlers:
         now, draft = now_iso(), order_type == 'draft'
         status, currency = 'draft' if draft else 'created', body['currency']
         index, address = self._uid_index(), body['shippingAddress']
-        items = [{
-            'id': str(uuid.uuid4()), 'itemReferenceId': item['itemReferenceId'],
-            'productUid': item['productUid'], 'quantity': item['quantity'],
-            'files': [{'type': f.get('type') or 'default', 'url': f['url']}
-                      for f in item.get('files') or []],
-            'processedFileUrl': None, 'options': copy.deepcopy(item.get('options') or []),
-            'fulfillmentStatus': status, '_fulfillments': [],
-            'previews': [{'type': 'preview_default',
-                          'url': index[item['productUid']].get('previewUrl')}],
-        } for item in body['items']]
+        items = []
+        for item in body['items']:
+            stored = {
+                'id': str(uuid.uuid4()), 'itemReferenceId': item['itemReferenceId'],
+                'productUid': item['productUid'], 'quantity': item['quantity'],
+                'files': [{'type': f.get('type') or 'default', 'url': f.get('url')}
+                          for f in item.get('files') or []],
+                'processedFileUrl': None, 'options': copy.deepcopy(item.get('options') or []),
+                'fulfillmentStatus': status, '_fulfillments': [],
+                'previews': [{'type': 'preview_default',
+                              'url': index[item['productUid']].get('previewUrl')}],
+            }
+            if item.get('pageCount') is not None:
+                stored['pageCount'] = item['pageCount']
+            items.append(stored)
         quantity = sum(item['quantity'] for item in items)
         products_price = round(sum(data.product_price(i['productUid'], i['quantity'], currency)
                                    for i in items), 2)
@@ -356,34 +480,38 @@ class ApiHandlers:
         return json_response(public_order(self._order(order_id)))
 
     def _patch_order(self, body, args, order_id):
+        """PATCH a draft into an order (docs/orders/v4/patch): with `items`, the items not
+        listed are removed, an item listed with its `id` alone stays as it is."""
         order, body, errors = self._order(order_id), _object(body), []
         if order['orderType'] != 'draft':
             raise ApiError(409, 'conflict', 'Only orders with orderType draft can be patched')
-        new_type = body.get('orderType', 'draft')
-        if new_type not in ('order', 'draft'):
-            errors.append(('orderType', "must be 'order'"))
         items = {item['id']: item for item in order['items']}
-        files = {}
-        patches = body.get('items') or []
-        for n, patch in enumerate(patches if isinstance(patches, list) else [None]):
-            if not isinstance(patch, dict) or not _member(patch.get('id'), items):
+        patches = body.get('items')
+        listed, files = [], {}
+        for n, patch in enumerate(patches if isinstance(patches, list) else ()):
+            if not isinstance(patch, dict):
+                continue
+            if isinstance(patch.get('id'), str) and patch['id'] not in items:
                 errors.append((f'items[{n}].id', 'unknown order item id'))
-            elif 'files' in patch:
-                _check_files(patch['files'], f'items[{n}].files', errors, True)
-                files[patch['id']] = patch['files']
-        if new_type == 'order':
-            for n, item in enumerate(order['items']):
-                if not files.get(item['id'], item['files']):
-                    errors.append((f'items[{n}].files', 'at least one print file is required'))
-        if errors:
-            raise _invalid(errors)
+            elif isinstance(patch.get('id'), str):
+                listed.append(patch['id'])
+                if 'files' in patch:
+                    _check_files(patch['files'], f'items[{n}].files', errors, True)
+                    files[patch['id']] = patch['files']
+        kept = listed if isinstance(patches, list) else list(items)
+        if isinstance(patches, list) and not kept:
+            errors.append(('items', 'an order keeps at least one item'))
+        for n, item_id in enumerate(kept):
+            if not files.get(item_id, items[item_id]['files']):
+                errors.append((f'items[{n}].files', 'at least one print file is required'))
+        _validated('order_patch', body, errors)
+        order['items'] = [items[item_id] for item_id in kept]
         for item_id, new_files in files.items():
-            items[item_id]['files'] = [{'type': f.get('type') or 'default', 'url': f['url']}
+            items[item_id]['files'] = [{'type': f.get('type') or 'default', 'url': f.get('url')}
                                        for f in new_files]
-        if new_type == 'order':
-            order['orderType'], order['orderedAt'] = 'order', now_iso()
-            self._apply_status(order, 'created')
-            self._schedule(order_id)
+        order['orderType'], order['orderedAt'] = 'order', now_iso()
+        self._apply_status(order, 'created')
+        self._schedule(order_id)
         order['updatedAt'] = now_iso()
         return json_response(public_order(order))
 
@@ -407,55 +535,48 @@ class ApiHandlers:
         return Response(status=200)
 
     def _search_orders(self, body, args):
+        """POST a search (docs/orders/v4/search): summaries of the orders that match every
+        filter given, newest first."""
         body, errors, filters = _object(body if body is not None else {}), [], []
         for key, field in _SEARCH_FILTERS.items():
             values = body.get(key)
-            if values is not None and not isinstance(values, list):
-                errors.append((key, 'must be a list'))
-            elif values is not None:
+            if isinstance(values, list):
                 filters.append((field, {v for v in values if isinstance(v, str)}))
-        if body.get('orderReferenceId') is not None:
-            filters.append(('orderReferenceId', {str(body['orderReferenceId'])}))
-        countries = body.get('countries')
-        if countries is not None and not isinstance(countries, list):
-            errors.append(('countries', 'must be a list'))
+        if isinstance(body.get('orderReferenceId'), str):
+            filters.append(('orderReferenceId', {body['orderReferenceId']}))
+        countries = body.get('countries') if isinstance(body.get('countries'), list) else None
         start = _parse_date(body.get('startDate'), 'startDate', errors)
         end = _parse_date(body.get('endDate'), 'endDate', errors)
+        _validated('order_search', body, errors)
         limit, offset = body.get('limit', 50), body.get('offset', 0)
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
-            errors.append(('limit', 'must be an integer between 1 and 100'))
-        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-            errors.append(('offset', 'must be a non-negative integer'))
-        if errors:
-            raise _invalid(errors)
         search = str(body.get('search') or '').lower()
         found = []
         for order in reversed(list(self._orders.values())):
             created = datetime.fromisoformat(order['createdAt'])
+            address = order.get('shippingAddress') or {}
+            searched = f"{order['orderReferenceId']} {address.get('firstName') or ''} " \
+                       f"{address.get('lastName') or ''}".lower()
             if any(order.get(field) not in values for field, values in filters) \
-                    or (countries and order['shippingAddress'].get('country') not in countries) \
-                    or (search and search not in f"{order['orderReferenceId']} {order['id']}"
-                        .lower()) \
+                    or (countries is not None and address.get('country') not in countries) \
+                    or (search and search not in searched) \
                     or (start and created < start) or (end and created > end):
                 continue
             found.append(order_summary(order))
         return json_response({'orders': found[offset:offset + limit]})
 
     def _quote(self, body, args):
+        """POST a quote (docs/orders/v4/quote/): the recipient as complete as a shipping
+        address, the products known."""
         body, errors = _object(body), []
-        for key in ('orderReferenceId', 'customerReferenceId'):
-            _check_str(body, key, key, errors)
-        currency = body.get('currency') or 'EUR'
-        if not _member(currency, data.CURRENCY_RATES):
-            errors.append(('currency', f'unsupported currency {currency!r}'))
-        _check_address(body.get('recipient'), 'recipient', errors, ('country',))
+        _check_required(body, ('orderReferenceId', 'customerReferenceId'), '', errors)
+        _check_address(body.get('recipient'), 'recipient', errors,
+                       data.ADDRESS_REQUIRED + ('postCode',))
         products = body.get('products')
         self._check_items(products, errors, files_required=False, ref='products')
-        if errors:
-            raise _invalid(errors)
-        country = body['recipient']['country']
+        _validated('order_quote', body, errors)
+        country, currency = body['recipient']['country'], body['currency']
         groups = [products]
-        if body.get('allowMultipleQuotes') and len(products) > 1:
+        if body.get('allowMultipleQuotes', True) and len(products) > 1:
             half = (len(products) + 1) // 2
             groups = [products[:half], products[half:]]
         home = data.fulfillment_country(country)
@@ -471,57 +592,13 @@ class ApiHandlers:
                     'price': data.shipping_price(m, quantity, currency), 'currency': currency,
                     **data.delivery(m, 2 * n), 'type': m[2], 'isPrivate': m[4],
                     'isBusiness': m[3], 'totalWeight': 300 * quantity, 'numberOfParcels': 1,
-                    'incoTerms': 'DDP', 'score': round(100 - m[9] * 2 - m[8], 2),
+                    'incoTerms': 'DDP',
                 } for m in data.methods_for(country)],
                 'products': [{
                     'itemReferenceId': p['itemReferenceId'], 'productUid': p['productUid'],
-                    'quantity': p['quantity'], 'currency': currency, 'options': [],
+                    'pageCount': p.get('pageCount'), 'quantity': p['quantity'],
+                    'currency': currency,
                     'price': data.product_price(p['productUid'], p['quantity'], currency),
                 } for p in group],
             })
         return json_response({'orderReferenceId': body['orderReferenceId'], 'quotes': quotes})
-
-    def _prices(self, body, args, uid):
-        if uid not in self._uid_index():
-            raise ApiError(404, 'not_found', f'Product {uid} not found')
-        errors = []
-        currency = (args.get('currency') or 'EUR').upper()
-        if currency not in data.CURRENCY_RATES:
-            errors.append(('currency', f'unsupported currency {currency!r}'))
-        country = (args.get('country') or '').upper() or None
-        if country and country not in data.ISO_COUNTRIES:
-            errors.append(('country', f'{country!r} is not an ISO 3166-1 alpha-2 code'))
-        page_count = args.get('pageCount')
-        if page_count is not None:
-            if not page_count.isdigit():
-                errors.append(('pageCount', 'must be an integer'))
-            else:
-                page_count = int(page_count)
-        if page_count is None or isinstance(page_count, int):
-            # "pageCount ... is mandatory for multi-page products" (docs/products/prices).
-            self._check_page_count(uid, page_count, 'pageCount', errors)
-        if errors:
-            raise _invalid(errors)
-        # Price tiers: one row per quantity, in the order Gelato gives them; `price` is the
-        # price of that quantity.
-        return json_response([{'productUid': uid, 'country': country, 'quantity': quantity,
-                               'price': data.product_price(uid, quantity, currency),
-                               'currency': currency, 'pageCount': page_count}
-                              for quantity in self.price_quantities])
-
-    def _stock(self, body, args):
-        products = _object(body).get('products')
-        if not isinstance(products, list) or not products \
-                or not all(isinstance(uid, str) and uid for uid in products):
-            raise _invalid([('products', 'must be a non-empty list of product UIDs')])
-        rows = stock_availability(products, self.stock_overrides)
-        return json_response({'productsAvailability': rows})
-
-    def _shipment_methods(self, body, args):
-        country = args.get('country')
-        if country is not None:
-            country = country.upper()
-            if country not in data.ISO_COUNTRIES:
-                raise _invalid([('country', f'{country!r} is not an ISO 3166-1 alpha-2 code')])
-        methods = [data.method_json(m) for m in data.methods_for(country)]
-        return json_response({'shipmentMethods': methods})

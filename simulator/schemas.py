@@ -104,7 +104,7 @@ def _describe(error):
             [name for name in value if name not in (error.instance or {})]
         return [(_join(ref, name), 'is required' + _condition(error)) for name in missing]
     if kind == 'additionalProperties':
-        allowed = set((error.schema.get('properties') or {}))
+        allowed = set(error.schema.get('properties') or {})
         extra = sorted(k for k in (error.instance or {}) if k not in allowed)
         return [(_join(ref, name), "is not a field Gelato's table documents") for name in extra]
     where = ref or 'body'

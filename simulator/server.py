@@ -44,10 +44,11 @@ class _QuietHandler(WSGIRequestHandler):
     protocol_version = 'HTTP/1.1'
 
     def setup(self):
-        super().setup()
+        result = super().setup()
         counter = getattr(self.server, 'connection_count', None)
         if counter is not None:
             counter.append(1)
+        return result
 
     def log_request(self, code='-', size='-'):
         pass
@@ -114,6 +115,11 @@ class GelatoSimulator(ApiHandlers):
         self.page_counts = {}
         # The quantities the Prices API answers tiers for, in the order it answers them.
         self.price_quantities = data.PRICE_QUANTITIES
+        # Product UIDs made to order: the Stock API says `non-stockable` for them in every
+        # region, and product GET `isStockable: false` (docs/products/stock/region-availability/).
+        self.non_stockable = set()
+        # Documented answers to give instead of the simulator's own (see `canned`).
+        self._canned = {}
         self._lock = threading.RLock()
         self._templates, self._orders, self._faults, self._requests = {}, {}, [], []
         self._connections = []  # one entry per TCP connection accepted
@@ -135,6 +141,7 @@ class GelatoSimulator(ApiHandlers):
             ('GET', r'/product/v3/products/(?P<uid>[^/]+)', self._product),
             ('POST', r'/product/v3/stock/region-availability', self._stock),
             ('GET', r'/shipment/v1/shipment-methods', self._shipment_methods),
+            ('POST', r'/shipment/v1/prices:search', self._shipment_prices),
         )
         self._routes = [(method, re.compile(path), handler) for method, path, handler in routes]
 
@@ -228,6 +235,49 @@ class GelatoSimulator(ApiHandlers):
             return [dict(entry) for entry in self._requests]
 
     @property
+    def canned(self):
+        """The live dict `(method, path_regex) -> (status, body[, headers])` of answers given
+        instead of the simulator's own, until removed: a request whose method is `method` and
+        whose path (`/<service>/<api path>`, e.g. `/order/v4/orders:quote`) fully matches
+        `path_regex` gets `status` with `body` (a dict or list is sent as JSON, str or bytes as
+        they are, None as an empty body), once its API key is checked. Meant for Gelato's own
+        documented answers: the request is still recorded in `requests`."""
+        return self._canned
+
+    def set_canned(self, method, path_regex, status, body=None, headers=None):
+        """Answer `method path_regex` with `status` and `body` until `clear_canned()`."""
+        if not isinstance(method, str) or not isinstance(path_regex, str):
+            raise ValueError('method and path must be strings')
+        try:
+            re.compile(path_regex)
+        except re.error as error:
+            raise ValueError(f'path is not a regular expression: {error}') from None
+        status = int(status)
+        if not 100 <= status <= 599:
+            raise ValueError('status must be an HTTP status code')
+        with self._lock:
+            self._canned[(method.upper(), path_regex)] = (status, copy.deepcopy(body), headers)
+
+    def clear_canned(self):
+        with self._lock:
+            self._canned.clear()
+
+    def _canned_response(self, method, path):
+        with self._lock:
+            entries = list(self._canned.items())
+        for (canned_method, pattern), answer in entries:
+            if canned_method.upper() == method and re.fullmatch(pattern, path):
+                status, body, headers = (tuple(answer) + (None, None))[:3]
+                if body is None:
+                    return Response(b'', status=status, headers=headers,
+                                    mimetype='application/json')
+                if isinstance(body, (bytes, str)):
+                    return Response(body, status=status, headers=headers,
+                                    mimetype='application/json')
+                return json_response(copy.deepcopy(body), status, headers)
+        return None
+
+    @property
     def faults(self):
         with self._lock:
             return [dict(fault) for fault in self._faults]
@@ -251,6 +301,8 @@ class GelatoSimulator(ApiHandlers):
             self.split_mode, self.package_mode, self.vat_rate = None, 'single', 0.0
             self.page_counts.clear()
             self.price_quantities = data.PRICE_QUANTITIES
+            self.non_stockable.clear()
+            self._canned.clear()
             self._seed()
 
     def state(self):
@@ -499,7 +551,7 @@ class GelatoSimulator(ApiHandlers):
             raise
         except Exception:
             _logger.exception('Gelato simulator failed on %s %s', request.method, request.path)
-            response = ApiError(500, 'internal_error', 'Simulator error').response()
+            response = ApiError(500, 'internal_server_error', 'Simulator error').response()
         return response(environ, start_response)
 
     def _dispatch(self, request):
@@ -525,7 +577,12 @@ class GelatoSimulator(ApiHandlers):
         if key in self.forbidden_keys:
             raise ApiError(403, 'forbidden', 'This API key is not allowed to use this resource')
         if key not in self.api_keys:
-            raise ApiError(401, 'unauthorized', 'Missing or invalid API key (X-API-KEY header)')
+            # Gelato's code for it (docs/products/stock/region-availability/, errors).
+            raise ApiError(401, 'invalid_api_key_provided',
+                           'Missing or invalid API key (X-API-KEY header)')
+        canned = self._canned_response(request.method, path)
+        if canned is not None:
+            return canned
         if malformed:
             raise ApiError(400, 'invalid_json', 'The request body is not valid JSON')
         allowed = False
@@ -553,7 +610,7 @@ class GelatoSimulator(ApiHandlers):
                             mimetype='application/json')
         status, code, message = {
             '429': (429, 'too_many_requests', 'Too many requests, please retry later'),
-            '500': (500, 'internal_error', 'Internal server error'),
+            '500': (500, 'internal_server_error', 'Internal server error'),
             '503': (503, 'service_unavailable', 'Service temporarily unavailable'),
         }[kind]
         headers = {'Retry-After': '0'} if kind == '429' else None
@@ -626,6 +683,15 @@ class GelatoSimulator(ApiHandlers):
                 for key in ('split_mode', 'package_mode', 'vat_rate', 'price_quantities'):
                     if key in body:
                         setattr(self, key, body[key])
+                if 'non_stockable' in body:
+                    self.non_stockable = set(body['non_stockable'] or ())
+                return json_response(ok)
+            if (method, name) == ('POST', 'canned'):
+                self.set_canned(body.get('method'), body.get('path'), body.get('status', 200),
+                                body.get('raw', body.get('body')), body.get('headers'))
+                return json_response(ok)
+            if (method, name) == ('DELETE', 'canned'):
+                self.clear_canned()
                 return json_response(ok)
             reorder = re.fullmatch(r'orders/([^/]+)/reorder', name)
             if method == 'POST' and reorder:

@@ -1,8 +1,11 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 """People, not robots; what the screens say; what a salesperson may do."""
+import json
+
 from odoo import Command
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
+from odoo.tests.common import JsonRpcException
 
 from odoo.addons.gelato_connector.tests.common import PNG, GelatoHttpCase, GelatoOrderCase
 
@@ -95,7 +98,8 @@ class TestFollowup(GelatoOrderCase):
 
     def test_brazilian_customer_needs_a_tax_id_and_it_is_sent_as_federal_tax_id(self):
         self.customer.write({
-            'country_id': self.env.ref('base.br').id, 'state_id': self.env.ref('base.state_br_sp').id,
+            'country_id': self.env.ref('base.br').id,
+            'state_id': self.env.ref('base.state_br_sp').id,
             'city': 'São Paulo', 'zip': '01310-100', 'street': 'Av. Paulista 1000', 'vat': False,
         })
         order = self._order()
@@ -110,7 +114,8 @@ class TestFollowup(GelatoOrderCase):
     def test_order_in_a_currency_gelato_does_not_take_is_refused_before_confirmation(self):
         currency = self.env.ref('base.XAF')
         currency.active = True
-        pricelist = self.env['product.pricelist'].create({'name': "XAF", 'currency_id': currency.id})
+        pricelist = self.env['product.pricelist'].create(
+            {'name': "XAF", 'currency_id': currency.id})
         order = self._order()
         order.pricelist_id = pricelist
         with self.assertRaisesRegex(ValidationError, 'does not take orders in XAF'):
@@ -160,7 +165,8 @@ class TestFollowup(GelatoOrderCase):
         self.assertEqual(order.gelato_shipment_method_name, self.carrier_express.name)
         self._confirm_and_send(order)
         remote = self._remote(order)
-        self.assertEqual(order.gelato_shipment_method_name, remote['shipment']['shipmentMethodName'])
+        self.assertEqual(order.gelato_shipment_method_name,
+                         remote['shipment']['shipmentMethodName'])
 
     def test_event_list_says_what_each_event_carried(self):
         event = self.env['gelato.event']
@@ -187,8 +193,10 @@ class TestFollowup(GelatoOrderCase):
 
     def test_store_product_events_are_recorded_as_ignored_with_why(self):
         event = self.env['gelato.event'].create({
-            'company_id': self.company.id, 'event_id': 'spu-1', 'event_type': 'store_product_updated',
-            'payload': '{"id": "spu-1", "event": "store_product_updated", "storeProductId": "sp-1"}',
+            'company_id': self.company.id, 'event_id': 'spu-1',
+            'event_type': 'store_product_updated',
+            'payload': json.dumps({'id': 'spu-1', 'event': 'store_product_updated',
+                                   'storeProductId': 'sp-1'}),
         })
         event._gelato_process()
         self.assertEqual(event.state, 'ignored')
@@ -229,7 +237,7 @@ class TestRights(GelatoHttpCase):
         for model, record_id, method in calls:
             with self.subTest(method=method):
                 self.simulator.clear_requests()
-                with self.assertRaises(Exception):
+                with self.assertRaises(JsonRpcException):
                     self.make_jsonrpc_request('/web/dataset/call_kw', {
                         'model': model, 'method': method, 'args': [[record_id]], 'kwargs': {}})
                 self.assertEqual(self.simulator.requests, [], f"{method} reached Gelato")

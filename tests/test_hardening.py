@@ -1,6 +1,7 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 """Hardening: database copies that send nothing, company walls, identifiers fit for URLs, queues
 no record can block, and what Gelato's words may carry."""
+import json
 from datetime import timedelta
 
 from odoo import Command, fields
@@ -70,9 +71,9 @@ class TestHardening(GelatoOrderCase):
         event = self.env['gelato.event'].create({
             'company_id': self.company.id, 'event_id': 'e-stock',
             'event_type': 'catalog_product_stock_availability_updated',
-            'payload': '{"productsAvailability": [{"productUid": "%s", "availability": '
-                       '[{"stockRegionUid": "EU", "status": "out-of-stock"}]}]}'
-                       % self.small.gelato_product_uid,
+            'payload': json.dumps({'productsAvailability': [{
+                'productUid': self.small.gelato_product_uid,
+                'availability': [{'stockRegionUid': 'EU', 'status': 'out-of-stock'}]}]}),
         })
         event._gelato_process()
         self.assertEqual(event.state, 'ignored')
@@ -101,9 +102,11 @@ class TestHardening(GelatoOrderCase):
     def test_a_gelato_order_id_that_is_not_an_id_is_not_adopted(self):
         order = self._confirm_and_send(self._order())
         event = self.env['gelato.event'].create({
-            'company_id': self.company.id, 'event_id': 'e-path', 'event_type': 'order_status_updated',
-            'payload': '{"orderId": "../../v4/orders", "orderReferenceId": "%s", '
-                       '"fulfillmentStatus": "passed"}' % order.gelato_order_ids.reference,
+            'company_id': self.company.id, 'event_id': 'e-path',
+            'event_type': 'order_status_updated',
+            'payload': json.dumps({'orderId': '../../v4/orders',
+                                   'orderReferenceId': order.gelato_order_ids.reference,
+                                   'fulfillmentStatus': 'passed'}),
         })
         self.simulator.clear_requests()
         event._gelato_process()
@@ -147,11 +150,12 @@ class TestHardening(GelatoOrderCase):
             'payload': payload, 'state': 'failed', 'attempts': 1,
             'next_retry_at': fields.Datetime.now() - timedelta(minutes=1),
         } for n, (event_type, payload) in enumerate([
-            ('order_status_updated', '{"orderId": "%s", "orderReferenceId": "%s", '
-                                     '"fulfillmentStatus": "shipped"}' % (gelato_id, reference)),
-            ('order_delivery_estimate_updated',
-             '{"orderId": "%s", "minDeliveryDate": "2031-01-01", "maxDeliveryDate": "2031-01-03"}'
-             % gelato_id),
+            ('order_status_updated', json.dumps({
+                'orderId': gelato_id, 'orderReferenceId': reference,
+                'fulfillmentStatus': 'shipped'})),
+            ('order_delivery_estimate_updated', json.dumps({
+                'orderId': gelato_id, 'minDeliveryDate': '2031-01-01',
+                'maxDeliveryDate': '2031-01-03'})),
             ('order_status_updated', '{not json'),
         ])])
         with mute_logger('odoo.addons.gelato_connector.models.gelato_event'):

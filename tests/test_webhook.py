@@ -377,10 +377,12 @@ class TestWebhook(GelatoHttpCase):
         line, `body`: what follows them) and return the status of the answer, or None when
         none came within `timeout` seconds."""
         url = urlsplit(self.base_url())
-        cookie = self.opener.cookies.get(TEST_CURSOR_COOKIE_NAME)
-        lines = [f'POST /gelato/webhook HTTP/1.1', f'Host: {url.netloc}', 'Connection: close',
-                 *head, *([f'Cookie: {TEST_CURSOR_COOKIE_NAME}={cookie}'] if cookie else [])]
-        with socket.create_connection((url.hostname, url.port), timeout=timeout) as sock:
+        with self.allow_requests(), \
+                socket.create_connection((url.hostname, url.port), timeout=timeout) as sock:
+            # The cookie that lets a request into the test's transaction, as `url_open` sends.
+            cookie = self.opener.cookies.get(TEST_CURSOR_COOKIE_NAME)
+            lines = ['POST /gelato/webhook HTTP/1.1', f'Host: {url.netloc}', 'Connection: close',
+                     *head, f'Cookie: {TEST_CURSOR_COOKIE_NAME}={cookie}']
             sock.sendall(('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1') + body)
             response = http.client.HTTPResponse(sock, method='POST')
             try:
