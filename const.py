@@ -151,6 +151,38 @@ REFERENCE_MAX_LENGTH = 64
 # Seconds a Gelato shipping quote serves the same cart content and address.
 QUOTE_CACHE_SECONDS = 600
 
+# === STUCK ORDERS === #
+
+# Hours a status usually lasts at most before its order counts as stuck (0: stuck at once, it
+# waits for someone). Override per status with the JSON of the system parameter below.
+STUCK_HOURS = {
+    'created': 24, 'digitizing': 48, 'uploading': 24, 'passed': 24, 'in_production': 72,
+    'printed': 48, 'shipped': 168, 'in_transit': 240,
+    'pending_approval': 0, 'pending_personalization': 72, 'not_connected': 0, 'on_hold': 0,
+    'failed': 0,
+}
+STUCK_HOURS_PARAM = 'gelato_connector.stuck_hours'
+# What to do about an order stuck in a status.
+STUCK_ADVICE = {
+    'created': "Gelato has not started it: check in Gelato's dashboard that the order has no "
+               "problem (payment method, files); contact Gelato support if it stays.",
+    'uploading': "Gelato is still processing the print files: check that their links work.",
+    'passed': "Not in production yet: check the order in Gelato's dashboard; contact Gelato "
+              "support if it stays.",
+    'in_production': "Production takes longer than usual: ask Gelato support for news.",
+    'printed': "Printed but not shipped: ask Gelato support for news.",
+    'shipped': "No delivery news: follow the tracking link; ask the carrier or Gelato support.",
+    'in_transit': "The parcel is late: follow the tracking link; ask the carrier or Gelato "
+                  "support, and tell the customer.",
+    'failed': "Gelato could not produce it: read Gelato's reason, fix it (address, print file) "
+              "and ask Gelato for a reorder (it appears here by itself).",
+    'on_hold': "Gelato waits for you: open the order in Gelato's dashboard and act.",
+    'pending_approval': "Gelato waits for your approval: approve it in Gelato's dashboard.",
+    'not_connected': "Gelato cannot match the items to products: connect them in Gelato's "
+                     "dashboard.",
+    'default': "Check the order in Gelato's dashboard; contact Gelato support if it stays.",
+}
+
 # === OUTBOX === #
 
 # Minutes to wait before the next attempt to send an order, by number of failed attempts.

@@ -1,6 +1,8 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 """Small pure helpers."""
 
+import json
+import math
 import re
 
 
@@ -139,3 +141,86 @@ def plain_text(text, max_length=2000):
     text = re.sub(r'<[^>]*>', ' ', text)
     text = re.sub(r'(?i)\b(?:https?|ftp)://\S+', '', text)
     return ' '.join(text.split())[:max_length]
+
+
+# === JSON FROM OUTSIDE (webhook payloads) === #
+
+# What PostgreSQL's text cannot hold and JSON escapes can carry: NUL (`\u0000`) and lone UTF-16
+# surrogates (`\ud800`), which no UTF-8 text has.
+_UNSTORABLE = re.compile('[\x00\ud800-\udfff]')
+# What an identifier never keeps: control characters, and lone surrogates.
+_NOT_IN_IDENTIFIERS = re.compile('[\x00-\x1f\x7f-\x9f\ud800-\udfff]')
+# The longest integer kept as a number (Python refuses to read more than 4300 digits).
+_MAX_INT_DIGITS = 100
+
+
+def storable(text):
+    """Return text PostgreSQL can store: NUL and lone surrogates become U+FFFD."""
+    return _UNSTORABLE.sub('\ufffd', text)
+
+
+def storable_json(value):
+    """Return a decoded JSON value whose every string, keys included, is `storable`."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list):
+        return [storable_json(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(key) if isinstance(key, str) else key: storable_json(item)
+                for key, item in value.items()}
+    return value
+
+
+def clean_identifier(value, max_length=255):
+    """Return an identifier from a payload (an event's id or type) as text to store, or None.
+
+    Strings and integers are accepted; control characters are dropped and lone surrogates
+    replaced; the text is stripped and cut to `max_length`.
+
+    :rtype: str | None
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    try:
+        text = str(value)
+    except ValueError:  # an integer of more digits than Python converts
+        return None
+    text = _NOT_IN_IDENTIFIERS.sub(lambda m: '' if m[0] < '\ud800' else '\ufffd', text)
+    return text.strip()[:max_length].strip() or None
+
+
+def _keep_int(text):
+    return int(text) if len(text) <= _MAX_INT_DIGITS else text
+
+
+def _keep_float(text):
+    number = float(text)
+    return number if math.isfinite(number) else text
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_json(text):
+    """Decode JSON text as sent from outside: `NaN` and `Infinity` (not JSON) are refused; a
+    number Python cannot hold (more than 100 digits, beyond a float's range) is kept as its text.
+
+    :raise ValueError: When the text is not JSON.
+    :raise RecursionError: When it nests deeper than Python's recursion allows.
+    """
+    return json.loads(text, parse_int=_keep_int, parse_float=_keep_float,
+                      parse_constant=_refuse_constant)
+
+
+def json_depth(value):
+    """Return how deep a decoded JSON value nests (a scalar is 0, `[]` is 1, `[[]]` is 2)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in
+                         (item.values() if isinstance(item, dict) else item)
+                         if isinstance(child, (list, dict)))
+    return deepest

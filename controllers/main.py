@@ -1,14 +1,50 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
-import json
 import logging
+import threading
+import time
 
 from odoo import SUPERUSER_ID, http
 from odoo.http import request
 
-from odoo.addons.gelato_connector import const
+from odoo.addons.gelato_connector import const, utils
 
 _logger = logging.getLogger(__name__)
+
+# Gelato's events nest a few levels; a body nesting deeper is not one of them.
+WEBHOOK_MAX_DEPTH = 64
+
+
+class RateLimitedWarning:
+    """A warning logged at most once per `interval` seconds, with the number of times it
+    happened since it was last logged: a storm of bad requests does not flood the log.
+
+    :param logging.Logger logger: Where the warning goes.
+    :param str message: The warning, with one `%s` for the count.
+    :param float interval: The seconds between two warnings at least.
+    :param clock: The clock, in seconds (`time.monotonic`).
+    """
+
+    def __init__(self, logger, message, interval=60, clock=time.monotonic):
+        self._logger, self._message = logger, message
+        self._interval, self._clock = interval, clock
+        self._lock = threading.Lock()
+        self._count, self._last = 0, None
+
+    def __call__(self):
+        """Count one more occurrence; log the warning when the last one is old enough."""
+        with self._lock:
+            self._count += 1
+            now = self._clock()
+            if self._last is not None and now - self._last < self._interval:
+                return
+            count, self._count, self._last = self._count, 0, now
+        self._logger.warning(self._message, count)
+
+
+_warn_unauthenticated = RateLimitedWarning(
+    _logger, "Gelato webhook refused %s request(s) with a missing or unknown signature since "
+             "the last such warning (one a minute at most)")
 
 
 class GelatoController(http.Controller):
@@ -16,39 +52,76 @@ class GelatoController(http.Controller):
     @http.route(const.WEBHOOK_ROUTE, type='http', auth='public', methods=['POST'], csrf=False,
                 save_session=False)
     def gelato_webhook(self):
-        """Receive an event from Gelato: authenticate, store, hand over.
+        """Receive an event from Gelato: authenticate, bound, decode, hand over.
 
-        Answers 401 without a known `signature`, 413 for a body over 1 MiB, 400 for a body that
-        is not a JSON object with `id` and `event`, and 200 once the event is stored, whatever
-        its processing gives (a failure is kept on the event and retried).
+        Answers 401 without a known `signature` (and reads nothing more), 413 for a body over
+        1 MiB, whether it announces its length or is sent in chunks, 400 for a body that is not
+        a JSON object with `id` and `event` (not UTF-8, not JSON, nested deeper than
+        `WEBHOOK_MAX_DEPTH`), and 200 once the event is stored, whatever its processing gives (a
+        failure is kept on the event and retried). Nothing a sender puts in a request gives a
+        5xx: the values are made storable by `gelato.event._gelato_receive`.
         """
         httprequest = request.httprequest
         company = request.env['res.company'].sudo()._gelato_company_for_signature(
             httprequest.headers.get('signature'))
         if not company:
-            _logger.warning("Gelato webhook refused: missing or unknown signature")
+            _warn_unauthenticated()
             return self._answer(401, 'unauthorized', "Missing or unknown signature header.")
         if (httprequest.content_length or 0) > const.WEBHOOK_MAX_BYTES:
             return self._answer(413, 'too_large', "The body is larger than 1 MiB.")
-        raw = httprequest.get_data()  # Bounded by the Content-Length checked above.
+        raw = self._read_body(self._body_stream(httprequest), const.WEBHOOK_MAX_BYTES)
+        if raw is None:
+            return self._answer(400, 'invalid_body', "The body could not be read.")
         if len(raw) > const.WEBHOOK_MAX_BYTES:
             return self._answer(413, 'too_large', "The body is larger than 1 MiB.")
         try:
-            payload = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            text = raw.decode('utf-8-sig')  # JSON is UTF-8 (RFC 8259)
+            payload = utils.loads_json(text)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return self._answer(400, 'invalid_json', "The body is not JSON.")
-        if not isinstance(payload, dict) or not self._is_key(payload.get('id')) \
-                or not self._is_key(payload.get('event')):
+        if utils.json_depth(payload) > WEBHOOK_MAX_DEPTH:
+            return self._answer(400, 'invalid_json', "The body nests too deeply.")
+        if not isinstance(payload, dict) or not utils.clean_identifier(payload.get('id')) \
+                or not utils.clean_identifier(payload.get('event')):
             return self._answer(400, 'invalid_event', "Expected a JSON object with id and event.")
         # No user is behind a webhook: the event is processed as OdooBot (what it validates and
         # posts is authored by OdooBot, never by the public user), for the company it is for.
         state = request.env['gelato.event'].with_user(SUPERUSER_ID).with_company(company) \
-            ._gelato_receive(company, payload, raw.decode('utf-8', 'replace'))
+            ._gelato_receive(company, payload, text)
         return request.make_json_response({'status': state})
 
     @staticmethod
-    def _is_key(value):
-        return isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip()
+    def _body_stream(httprequest):
+        """Return the stream of the request's body.
+
+        Odoo's request exposes werkzeug's `get_data`, which reads a body sent in chunks (no
+        Content-Length) to its end, however long; the stream lets the body be read only as far
+        as needed. It is werkzeug's request's, which Odoo's wraps.
+        """
+        wrapped = getattr(httprequest, '_HTTPRequest__wrapped', None)
+        if wrapped is None:  # not Odoo's wrapper: werkzeug's request itself
+            wrapped = httprequest
+        return wrapped.stream
+
+    @staticmethod
+    def _read_body(stream, limit):
+        """Read at most `limit` + 1 bytes of a body, however it is sent (with a length or in
+        chunks): a longer body is not read further.
+
+        :return: The bytes read, or None when the body could not be read (broken chunks).
+        :rtype: bytes | None
+        """
+        chunks, size = [], 0
+        try:
+            while size <= limit:
+                chunk = stream.read(min(64 * 1024, limit + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except (OSError, ValueError):
+            return None
+        return b''.join(chunks)
 
     @staticmethod
     def _answer(status, code, message):

@@ -104,8 +104,12 @@ class GelatoEvent(models.Model):
         :return: The event's state after processing.
         :rtype: str
         """
-        event_id = str(payload['id'])[:255]
-        event_type = str(payload['event'])[:255]
+        # What a sender may put in a payload, PostgreSQL may refuse: JSON escapes carry NUL and
+        # lone surrogates. The body is kept as received (its escapes are plain text); the
+        # identifiers lose their control characters; the values processed are made storable.
+        event_id = utils.clean_identifier(payload.get('id')) or '-'
+        event_type = utils.clean_identifier(payload.get('event')) or '-'
+        payload, raw = utils.storable_json(payload), utils.storable(raw)
         self.env.cr.execute("""
             INSERT INTO gelato_event (company_id, event_id, event_type, payload, state, attempts,
                                       create_uid, write_uid, create_date, write_date)
@@ -166,9 +170,10 @@ class GelatoEvent(models.Model):
             event.write(values)
 
     def _gelato_load_payload(self):
+        """Return the stored payload decoded as when it was received, its values storable."""
         try:
-            data = json.loads(self.payload or '{}')
-        except ValueError:
+            data = utils.storable_json(utils.loads_json(self.payload or '{}'))
+        except (ValueError, RecursionError):
             data = {}
         return data if isinstance(data, dict) else {}
 

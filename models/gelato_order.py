@@ -1,5 +1,6 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
+import json
 import logging
 from datetime import timedelta
 
@@ -119,6 +120,18 @@ class GelatoOrder(models.Model):
         string="Gelato Cost", currency_field='cost_currency_id', readonly=True,
         help="What Gelato charges for this order, VAT included, as its receipts say.",
     )
+    bill_line_ids = fields.One2many('account.move.line', 'gelato_order_id', readonly=True)
+    bill_ids = fields.Many2many('account.move', string="Vendor Bills",
+                                compute='_compute_bill_ids')
+    bill_error = fields.Text(
+        string="Billing Problem", readonly=True,
+        help="Why Gelato's receipt could not become a vendor bill (it is kept on the order).",
+    )
+    # Orders that stall: a status held longer than it usually lasts.
+    status_since = fields.Datetime(string="Status Since", readonly=True)
+    is_stuck = fields.Boolean(string="Stuck", readonly=True, index=True)
+    stuck_advice = fields.Char(string="What to Do", compute='_compute_stuck_advice')
+    stuck_activity_id = fields.Many2one('mail.activity', readonly=True, ondelete='set null')
 
     _gelato_id_unique = models.UniqueIndex(
         "(company_id, gelato_id) WHERE gelato_id IS NOT NULL",
@@ -138,6 +151,17 @@ class GelatoOrder(models.Model):
         for order in self:
             order.dashboard_url = order.gelato_id and \
                 const.DASHBOARD_ORDER_URL.format(order_id=order.gelato_id)
+
+    @api.depends('bill_line_ids.move_id')
+    def _compute_bill_ids(self):
+        for order in self:
+            order.bill_ids = order.bill_line_ids.move_id
+
+    @api.depends('is_stuck', 'status')
+    def _compute_stuck_advice(self):
+        for order in self:
+            order.stuck_advice = order.is_stuck and \
+                const.STUCK_ADVICE.get(order.status, const.STUCK_ADVICE['default'])
 
     def _compute_event_count(self):
         counts = dict(self.env['gelato.event']._read_group(
@@ -203,6 +227,14 @@ class GelatoOrder(models.Model):
         return {
             'type': 'ir.actions.act_window', 'res_model': 'sale.order',
             'res_id': self.sale_order_id.id, 'view_mode': 'form',
+        }
+
+    def action_view_bills(self):
+        self.ensure_one()
+        return {
+            'type': 'ir.actions.act_window', 'name': self.env._("Gelato Bills"),
+            'res_model': 'account.move', 'view_mode': 'list,form',
+            'domain': [('id', 'in', self.bill_ids.ids)], 'context': {'create': False},
         }
 
     def action_view_events(self):
@@ -574,6 +606,58 @@ class GelatoOrder(models.Model):
                 'cost_total': totals['totalInclVat'],
             })
         self.write(values)
+        self._gelato_bill_receipts()
+        self._gelato_apply_item_costs()
+
+    def _gelato_bill_receipts(self):
+        """Make the order's receipts draft vendor bills of the Gelato vendor, each receipt once
+        (see `account.move._gelato_bill_receipt`). A receipt that cannot be billed is kept, with
+        why, and never stops what Gelato's answer does otherwise."""
+        self.ensure_one()
+        errors = []
+        for receipt in self.receipts if isinstance(self.receipts, list) else []:
+            if not isinstance(receipt, dict):
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    self.env['account.move'].sudo()._gelato_bill_receipt(self, receipt)
+            except UserError as error:
+                errors.append(error.args[0])
+        message = '\n'.join(errors) or False
+        if message != (self.bill_error or False):
+            self.bill_error = message
+            if message:
+                self.sale_order_id._gelato_note(self.env._(
+                    "Gelato's receipt of %(order)s could not become a vendor bill: %(why)s",
+                    order=self.display_name, why=message))
+
+    def _gelato_apply_item_costs(self):
+        """Set each line's cost (`purchase_price`, hence Odoo's margin) to what Gelato charged for
+        its product: the receipt item of its Gelato item, VAT excluded, per unit, in the sale's
+        currency."""
+        self.ensure_one()
+        by_gelato_item = {i.gelato_item_id: i for i in self.item_ids if i.gelato_item_id}
+        sale = self.sale_order_id
+        for receipt in self.receipts if isinstance(self.receipts, list) else []:
+            if not isinstance(receipt, dict) or receipt.get('transactionType') == 'refund':
+                continue
+            currency = self.env['res.currency'].with_context(active_test=False).search(
+                [('name', '=', utils.clean_str(receipt.get('currency'), 3))], limit=1)
+            items = receipt.get('items') if isinstance(receipt.get('items'), list) else []
+            for entry in items:
+                if not isinstance(entry, dict) or entry.get('type') != 'product':
+                    continue
+                item = by_gelato_item.get(utils.clean_str(entry.get('referenceId')))
+                line = item.sale_line_id
+                price, quantity = entry.get('price'), entry.get('amount') or item.quantity
+                if not line or not currency or not isinstance(price, (int, float)) \
+                        or isinstance(price, bool) or price < 0 \
+                        or not isinstance(quantity, (int, float)) or quantity <= 0:
+                    continue
+                cost = currency._convert(price / quantity, sale.currency_id, sale.company_id,
+                                         sale.date_order or fields.Date.today())
+                if sale.currency_id.compare_amounts(line.purchase_price, cost):
+                    line.purchase_price = cost
 
     def _gelato_set_status(self, status, reason=None):
         """Move the order to a Gelato status along the allowed transitions, and react.
@@ -590,13 +674,16 @@ class GelatoOrder(models.Model):
         previous = self.status or False
         if status not in const.STATUS_TRANSITIONS.get(previous, ()):
             return False
-        values = {'status': status, 'last_update_at': fields.Datetime.now()}
+        now = fields.Datetime.now()
+        values = {'status': status, 'last_update_at': now, 'status_since': now}
         if reason or status in ('failed', 'on_hold', 'canceled', 'returned'):
             values['status_reason'] = reason or self._gelato_items_reason() or False
         self.write(values)
+        self._gelato_unstick(previous)
         handler = getattr(self, f'_gelato_on_{status}', None)
         if handler:
             handler(previous)
+        self._gelato_check_stuck()
         return True
 
     def _gelato_items_reason(self):
@@ -627,11 +714,13 @@ class GelatoOrder(models.Model):
         self._gelato_after_cancel(by_gelato=True)
 
     def _gelato_on_failed(self, previous):
-        self._gelato_alert(self.env._("Gelato could not fulfill %(order)s.",
-                                      order=self.display_name))
+        # The to-do comes from the stuck check: at once for a failed order, done when it moves.
+        self.sale_order_id._gelato_note(self.env._(
+            "Gelato could not fulfill %(order)s.", order=self.display_name), self.status_reason)
 
     def _gelato_on_on_hold(self, previous):
-        self._gelato_alert(self.env._("Gelato put %(order)s on hold.", order=self.display_name))
+        self.sale_order_id._gelato_note(self.env._(
+            "Gelato put %(order)s on hold.", order=self.display_name), self.status_reason)
 
     def _gelato_on_returned(self, previous):
         self._gelato_alert(self.env._("The parcel of %(order)s was returned to Gelato.",
@@ -993,6 +1082,72 @@ class GelatoOrder(models.Model):
             order.write({'status': 'canceled', 'last_update_at': fields.Datetime.now()})
             order.sale_order_id._gelato_note(self.env._(
                 "%(order)s was canceled on Gelato.", order=order.display_name))
+
+    # === BUSINESS METHODS: STUCK ORDERS === #
+
+    @api.model
+    def _gelato_stuck_hours(self):
+        """Hours each status may last before its order counts as stuck: `const.STUCK_HOURS`,
+        overridden per status by the JSON of the `gelato_connector.stuck_hours` system parameter
+        (e.g. `{"in_production": 96}`)."""
+        hours = dict(const.STUCK_HOURS)
+        raw = self.env['ir.config_parameter'].sudo().get_param(const.STUCK_HOURS_PARAM)
+        try:
+            custom = json.loads(raw) if raw else {}
+        except ValueError:
+            custom = {}
+        if isinstance(custom, dict):
+            hours.update({k: float(v) for k, v in custom.items() if k in hours
+                          and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0})
+        return hours
+
+    def _gelato_check_stuck(self, now=None):
+        """Flag the orders whose status has lasted longer than it usually does, each with one
+        to-do for the person responsible, saying what to do."""
+        now = now or fields.Datetime.now()
+        hours = self._gelato_stuck_hours()
+        for order in self.filtered(lambda o: o.state == 'sent' and not o.is_stuck
+                                   and o.status in hours):
+            since = order.status_since or order.write_date or now
+            if now - since < timedelta(hours=hours[order.status]):
+                continue
+            label = dict(const.ORDER_STATUSES)[order.status]
+            order.is_stuck = True
+            text = self.env._(
+                "%(order)s has been %(status)s at Gelato since %(since)s. %(advice)s",
+                order=order.display_name, status=label,
+                since=fields.Datetime.to_string(since)[:16], advice=order.stuck_advice)
+            if order.status_reason:
+                text += ' ' + self.env._("Gelato says: %s", order.status_reason)
+            order.stuck_activity_id = order.sale_order_id._gelato_schedule_activity(
+                text, summary=self.env._("Gelato order stuck: %s", label))
+
+    def _gelato_unstick(self, previous):
+        """The order moved: it is no longer stuck, and its to-do is done."""
+        for order in self.filtered('is_stuck'):
+            activity = order.stuck_activity_id.exists()
+            order.write({'is_stuck': False, 'stuck_activity_id': False})
+            if activity:
+                activity.action_feedback(feedback=self.env._(
+                    "Gelato moved the order on (now %s).",
+                    dict(const.ORDER_STATUSES).get(order.status, order.status)))
+
+    @api.model
+    def _cron_check_stuck(self, limit=500):
+        """Find the orders that stall, before the customer asks."""
+        orders = self.sudo().search([
+            ('state', '=', 'sent'), ('is_stuck', '=', False),
+            ('status', 'in', list(self._gelato_stuck_hours())),
+        ], limit=limit, order='status_since, id')
+        for order in orders:
+            try:
+                with self.env.cr.savepoint():
+                    order._gelato_check_stuck()
+            except Exception as error:
+                if isinstance(error, const.RETRYABLE_DB_ERRORS):
+                    raise
+                _logger.exception("Stuck check of %s failed", order.reference)
+            self._gelato_commit(progress=True)
 
     # === BUSINESS METHODS: RECONCILIATION === #
 

@@ -54,6 +54,25 @@ class ProductProduct(models.Model):
         template = self.product_tmpl_id
         return template.gelato_page_count or None if template.gelato_valid_page_counts else None
 
+    def _gelato_print_file_problems(self):
+        """What in this variant's print files stops Gelato from printing it (a file that is not
+        a picture Gelato takes), one sentence each. See `_gelato_print_file_warnings` for what
+        only may print badly.
+
+        :rtype: list[str]
+        """
+        self.ensure_one()
+        return []
+
+    def _gelato_print_file_warnings(self):
+        """What in this variant's print files may print badly (resolution below Gelato's
+        recommendation, another shape than the print area), one sentence each.
+
+        :rtype: list[str]
+        """
+        self.ensure_one()
+        return []
+
     def _gelato_missing_print_areas(self):
         """Return the print areas of this variant that have no file, neither its own nor the
         product's.

@@ -12,7 +12,7 @@ from odoo.fields import Command, Domain
 from odoo.http import request
 from odoo.tools import html_sanitize, is_html_empty
 
-from odoo.addons.gelato_connector import const, utils
+from odoo.addons.gelato_connector import const, picture_download, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError, GelatoImageError
 
 _logger = logging.getLogger(__name__)
@@ -718,7 +718,12 @@ class ProductTemplate(models.Model):
                 "Gelato's picture could not be fetched: its link is malformed.")}
         url = url.strip()
         try:
-            content = self._gelato_download_image(url)
+            # Not a call to Gelato: a download from wherever the link points, with no API key.
+            # The host of the configured API URL may be loopback (the simulator).
+            content = picture_download.download(
+                url, translate=self.env._, trusted_hosts=picture_download.hosts_of(
+                    self._gelato_build_url(service, '/') for service in const.API_SERVICES),
+            )
             # The picture as the image field will store it (resized to 1920 px at most), so
             # that its checksum is the one of the stored picture.
             image = base64.b64decode(
@@ -732,9 +737,13 @@ class ProductTemplate(models.Model):
             reason = self.env._("not an image")
         else:
             return {'state': 'ready', 'image': image, 'checksum': hashlib.sha1(image).hexdigest()}
+        link = picture_download.loggable_url(url)  # no query string: it may hold a signature
+        if not link:
+            return {'state': 'error', 'reason': self.env._(
+                "Gelato's picture could not be fetched: %(reason)s.", reason=reason)}
         return {'state': 'error', 'reason': self.env._(
             "Gelato's picture could not be fetched from %(link)s: %(reason)s.",
-            link=self._gelato_loggable_url(url), reason=reason,
+            link=link, reason=reason,
         )}
 
     def _gelato_apply_preview(self, preview):

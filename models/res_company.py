@@ -19,6 +19,17 @@ class ResCompany(models.Model):
         string="Gelato Webhook Secret", groups='base.group_system', copy=False,
         help="The value of the `signature` header Gelato sends with each webhook.",
     )
+    gelato_bill_policy = fields.Selection(
+        string="Gelato Bills",
+        selection=[('order', "One draft bill per Gelato order"), ('day', "One draft bill per day")],
+        default='order', required=True,
+        help="How what Gelato charged (its receipts) becomes draft vendor bills.",
+    )
+    gelato_vendor_id = fields.Many2one(
+        'res.partner', string="Gelato Vendor",
+        help="The vendor of Gelato's bills; the partner \"Gelato\" the connector created when "
+             "empty.",
+    )
     gelato_responsible_id = fields.Many2one(
         'res.users', string="Gelato Responsible",
         domain="[('share', '=', False), ('company_ids', 'in', id)]",
@@ -42,6 +53,11 @@ class ResCompany(models.Model):
         return res
 
     # === BUSINESS METHODS === #
+
+    def _gelato_vendor(self):
+        """The vendor of Gelato's bills for this company."""
+        self.ensure_one()
+        return self.gelato_vendor_id or self.env.ref('gelato_connector.partner_gelato')
 
     @api.model
     def _gelato_company_for_signature(self, signature):

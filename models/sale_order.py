@@ -67,6 +67,11 @@ class SaleOrder(models.Model):
     gelato_dashboard_url = fields.Char(
         string="Gelato Dashboard", compute='_compute_gelato_dashboard_url',
     )
+    gelato_cost_total = fields.Monetary(
+        string="Gelato Cost", compute='_compute_gelato_cost_total', currency_field='currency_id',
+        help="What Gelato charged for this sale (its receipts, VAT included), in the sale's "
+             "currency.",
+    )
     is_gelato_order = fields.Boolean(compute='_compute_is_gelato_order')
     gelato_event_count = fields.Integer(
         compute='_compute_gelato_event_count', groups='sales_team.group_sale_salesman',
@@ -118,6 +123,16 @@ class SaleOrder(models.Model):
                 order.gelato_shipment_method_name = order.carrier_id.name
             else:
                 order.gelato_shipment_method_name = False
+
+    @api.depends('gelato_order_ids.cost_total', 'gelato_order_ids.state')
+    def _compute_gelato_cost_total(self):
+        for order in self:
+            total = 0.0
+            for record in order._gelato_active_orders().filtered('cost_currency_id'):
+                total += record.cost_currency_id._convert(
+                    record.cost_total, order.currency_id, order.company_id,
+                    order.date_order or fields.Date.today())
+            order.gelato_cost_total = total
 
     @api.depends('gelato_order_id')
     def _compute_gelato_dashboard_url(self):
@@ -204,6 +219,10 @@ class SaleOrder(models.Model):
             )
         res = super().action_confirm()
         for order in gelato_orders:
+            if warnings := order._gelato_print_warnings():
+                order._gelato_note(Markup("%s<br/>%s") % (
+                    self.env._("Printed as it is, but Gelato may put it on hold:"),
+                    Markup("<br/>").join(warnings)))
             record = order._gelato_enqueue()
             if order in held:
                 record._gelato_needs_attention(
@@ -304,6 +323,15 @@ class SaleOrder(models.Model):
             partner=partner.display_name or self.env._("the customer"), fields=', '.join(missing),
         )]
 
+    def _gelato_print_warnings(self):
+        """What may print badly but does not stop the order (low resolution, another shape
+        than the print area), one sentence per print image of its Gelato lines."""
+        self.ensure_one()
+        warnings = []
+        for product in self._gelato_lines().product_id:
+            warnings += product._gelato_print_file_warnings()
+        return list(dict.fromkeys(warnings))
+
     def _gelato_currency_problem(self):
         """Say when the order's currency is not one Gelato takes, or return None."""
         self.ensure_one()
@@ -341,6 +369,7 @@ class SaleOrder(models.Model):
                 ))
             if problem := product.product_tmpl_id._gelato_page_count_problem():
                 problems.append(problem)
+            problems += product._gelato_print_file_problems()
             for area in product._gelato_missing_print_areas():
                 problems.append(self.env._(
                     "%(product)s: the print image for the area \"%(area)s\" is missing.",
@@ -628,15 +657,22 @@ class SaleOrder(models.Model):
                 return user
         return self.env['res.users']
 
-    def _gelato_schedule_activity(self, note):
-        """Give the person responsible a to-do about this order (once per open to-do text)."""
+    def _gelato_schedule_activity(self, note, summary=None):
+        """Give the person responsible a to-do about this order (once per open to-do text).
+
+        Gelato's words are plain text here: markup, pictures and links are dropped.
+
+        :return: The to-do (the one already open for the same text, if any).
+        :rtype: mail.activity
+        """
         user = self._gelato_responsible()
-        summary = self.env._("Gelato needs attention")
+        summary = summary or self.env._("Gelato needs attention")
         note = utils.plain_text(note)
-        if self.activity_ids.filtered(lambda a: a.summary == summary
-                                      and utils.plain_text(a.note or '') == note):
-            return
-        self.activity_schedule(
+        existing = self.activity_ids.filtered(
+            lambda a: a.summary == summary and utils.plain_text(a.note or '') == note)
+        if existing:
+            return existing[:1]
+        return self.activity_schedule(
             'mail.mail_activity_data_todo', summary=summary, note=note,
             user_id=user.id or self.env.ref('base.user_admin', raise_if_not_found=False).id,
         )

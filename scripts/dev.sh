@@ -26,7 +26,7 @@ DEV_DB=${GELATO_DEV_DB:-gelato_dev}
 HTTP_PORT=${GELATO_HTTP_PORT:-8069}
 SIM_PORT=${GELATO_SIM_PORT:-8070}
 BENCH_PORT=${GELATO_BENCH_PORT:-8269}
-DEPENDS=sale_management,stock_delivery,website_sale,payment_demo
+DEPENDS=sale_management,sale_margin,stock_delivery,website_sale,payment_demo
 
 say() { printf '\033[1m[gelato]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[gelato] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -204,9 +204,17 @@ ensure_template_db() {
     TEMPLATE_DB=gelato_tmpl_$key
     if db_exists "$TEMPLATE_DB"; then return; fi
     say "creating the template database $TEMPLATE_DB (dependencies only, once)"
-    "${ODOO[@]}" -d "$TEMPLATE_DB.tmp" -i "$DEPENDS" --stop-after-init \
-        --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1 >/dev/null 2>"$CACHE/template-db.log" \
-        || { tail -30 "$CACHE/template-db.log" >&2; drop_db "$TEMPLATE_DB.tmp"; die "could not create the template database"; }
+    local attempt
+    for attempt in 1 2; do
+        drop_db "$TEMPLATE_DB.tmp"
+        if "${ODOO[@]}" -d "$TEMPLATE_DB.tmp" -i "$DEPENDS" --stop-after-init \
+            --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1 >/dev/null 2>"$CACHE/template-db.log"; then
+            break
+        fi
+        # Seen once: a serialization failure while installing; a second attempt goes through.
+        [ "$attempt" = 2 ] && { tail -30 "$CACHE/template-db.log" >&2; drop_db "$TEMPLATE_DB.tmp"; die "could not create the template database"; }
+        say "the template database could not be created; trying once more"
+    done
     psql -d postgres -qc "ALTER DATABASE \"$TEMPLATE_DB.tmp\" RENAME TO \"$TEMPLATE_DB\""
     rm -rf "${DATA_DIR:?}/filestore/$TEMPLATE_DB"
     if [ -d "$DATA_DIR/filestore/$TEMPLATE_DB.tmp" ]; then

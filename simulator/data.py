@@ -168,7 +168,8 @@ def build_template(template_id, title, variants, print_areas, preview_url=None, 
                     for n, area in enumerate(print_areas, start=1)]
     return {
         'id': template_id, 'templateName': title, 'title': title, 'description': description,
-        'previewUrl': preview_url, 'createdAt': now, 'updatedAt': now,
+        'previewUrl': preview_url, 'productType': 'Printable Material', 'vendor': 'Gelato',
+        'createdAt': now, 'updatedAt': now,
         'variants': [{
             'id': str(uuid.uuid5(NAMESPACE, f'{template_id}/{uid}')),
             'title': ' - '.join(value for _name, value in options) or title,

@@ -334,6 +334,8 @@ class GelatoSimulator(ApiHandlers):
         template.setdefault('templateName', template.get('title') or tid)
         template.setdefault('title', template['templateName'])
         template.setdefault('description', '')
+        template.setdefault('productType', 'Printable Material')
+        template.setdefault('vendor', 'Gelato')
         template.setdefault('createdAt', now)
         template.setdefault('updatedAt', now)
         if not template.get('previewUrl'):

@@ -410,8 +410,8 @@ class TestWebhook(GelatoHttpCase):
     def test_deeply_nested_bodies_are_400_never_5xx(self):
         deep = '[' * 100000 + ']' * 100000
         for raw in (deep, '{"a": ' * 100000 + '1' + '}' * 100000,
-                    '{"id": "deep-1", "event": "order_status_updated", "items": %s}' % deep,
-                    '{"id": "deep-2", "event": "x", "a": %s}' % ('[' * 200 + ']' * 200)):
+                    '{"id": "deep-1", "event": "order_status_updated", "items": ' + deep + '}',
+                    '{"id": "deep-2", "event": "x", "a": ' + '[' * 200 + ']' * 200 + '}'):
             with self.subTest(raw=raw[:40]):
                 response = self._post_everywhere(raw, 400)
                 self.assertIn('error', response.json())
@@ -430,8 +430,8 @@ class TestWebhook(GelatoHttpCase):
             {'id': 'nul-order', 'event': 'order_status_updated', 'orderId': order_id + '\x00',
              'orderReferenceId': '\x00', 'fulfillmentStatus': 'pass\x00ed'},
             {'id': 'nul-status', 'event': 'order_status_updated', 'orderId': order_id,
-             'fulfillmentStatus': 'passed\x00', 'items': [{'itemReferenceId': '\x00',
-                                                          'fulfillments': [{'trackingCode': '\x00'}]}]},
+             'fulfillmentStatus': 'passed\x00',
+             'items': [{'itemReferenceId': '\x00', 'fulfillments': [{'trackingCode': '\x00'}]}]},
             {'id': 'nul-tracking', 'event': 'order_item_tracking_code_updated', 'orderId': order_id,
              'itemReferenceId': line_ref, 'trackingCode': 'TR\x00CK\x1f',
              'trackingUrl': 'https://track.example/\x00'},
@@ -501,7 +501,8 @@ class TestWebhook(GelatoHttpCase):
         self._events().filtered(lambda e: e.state in ('failed', 'ignored')).action_process_again()
         # Bytes that are not UTF-8 (JSON's encoding) are not JSON.
         for raw in (b'{"id": "\xff", "event": "x"}', b'{"id": "\xed\xa0\x80", "event": "x"}',
-                    b'{"id": "\xc0\xaf", "event": "x"}', b'{"id": "a", "event": "\xf4\x90\x80\x80"}'):
+                    b'{"id": "\xc0\xaf", "event": "x"}',
+                    b'{"id": "a", "event": "\xf4\x90\x80\x80"}'):
             with self.subTest(raw=raw):
                 self._post_everywhere(raw, 400)
         self.assertEqual(len(self._events()), len(payloads))
@@ -534,28 +535,28 @@ class TestWebhook(GelatoHttpCase):
             with self.subTest(id=payload['id'][:20]):
                 self._post_everywhere(json.dumps(payload), 200)
         # Numbers of any size: JSON has no limit, Python's int() of a string has one.
-        many_digits = '9' * 5000
-        for index, (raw, expected) in enumerate((
-            ('{"id": "num-%s", "event": "order_status_updated", "orderId": 1e400, '
+        raws = (
+            ('{"id": "num-N", "event": "order_status_updated", "orderId": 1e400, '
              '"fulfillmentStatus": -1e400, "items": [{"itemReferenceId": 1e-400}]}', 200),
-            ('{"id": %s, "event": "something_new"}' % many_digits, 200),
-            ('{"id": "num-%%s", "event": "order_item_status_updated", "orderId": "%s", '
-             '"itemReferenceId": %s, "status": "failed"}' % (order_id, many_digits), 200),
-            ('{"id": "num-%%s", "event": "order_item_tracking_code_updated", "orderId": "%s", '
-             '"itemReferenceId": -%s, "trackingCode": %s}' % (order_id, many_digits,
-                                                               many_digits), 200),
-            ('{"id": "num-%%s", "event": "order_delivery_estimate_updated", "orderId": "%s", '
-             '"minDeliveryDate": %s, "maxDeliveryDate": 1e400}' % (order_id, many_digits), 200),
-            ('{"id": "num-%%s", "event": "catalog_product_stock_availability_updated", '
-             '"productsAvailability": [{"productUid": %s, "availability": [{"stockRegionUid": '
-             '1e400, "status": %s}]}]}' % (many_digits, many_digits), 200),
+            ('{"id": DIGITS, "event": "something_new"}', 200),
+            ('{"id": "num-N", "event": "order_item_status_updated", "orderId": "ORDER", '
+             '"itemReferenceId": DIGITS, "status": "failed"}', 200),
+            ('{"id": "num-N", "event": "order_item_tracking_code_updated", "orderId": "ORDER", '
+             '"itemReferenceId": -DIGITS, "trackingCode": DIGITS}', 200),
+            ('{"id": "num-N", "event": "order_delivery_estimate_updated", "orderId": "ORDER", '
+             '"minDeliveryDate": DIGITS, "maxDeliveryDate": 1e400}', 200),
+            ('{"id": "num-N", "event": "catalog_product_stock_availability_updated", '
+             '"productsAvailability": [{"productUid": DIGITS, "availability": '
+             '[{"stockRegionUid": 1e400, "status": DIGITS}]}]}', 200),
             ('{"id": 1e400, "event": "something_new"}', 200),
             # NaN and Infinity are Python's, not JSON's.
-            ('{"id": "num-%s", "event": "something_new", "a": NaN}', 400),
-            ('{"id": "num-%s", "event": "something_new", "a": [Infinity, -Infinity]}', 400),
+            ('{"id": "num-N", "event": "something_new", "a": NaN}', 400),
+            ('{"id": "num-N", "event": "something_new", "a": [Infinity, -Infinity]}', 400),
             ('{"id": NaN, "event": "something_new"}', 400),
-        )):
-            raw = raw % index if '%s' in raw else raw
+        )
+        for index, (raw, expected) in enumerate(raws):
+            raw = raw.replace('num-N', f'num-{index}').replace('DIGITS', '9' * 5000) \
+                .replace('ORDER', order_id)
             with self.subTest(raw=raw[:120]):
                 self._post_everywhere(raw, expected)
         self._events().filtered(lambda e: e.state in ('failed', 'ignored')).action_process_again()

@@ -1,0 +1,360 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+
+import base64
+import io
+import os
+import struct
+import time
+import zlib
+from pathlib import Path
+from urllib.parse import urljoin
+
+from PIL import Image, features
+
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+from odoo.tests.common import ChromeBrowser
+
+from odoo.addons.gelato_connector import print_check
+from odoo.addons.gelato_connector.tests.common import GelatoHttpCase
+
+# Where the screenshots for the README are written (GELATO_SCREENSHOT_DIR overrides it).
+SCREENSHOT_DIR = Path(
+    os.environ.get('GELATO_SCREENSHOT_DIR')
+    or Path(__file__).resolve().parents[1] / 'static' / 'description' / 'screenshots')
+
+# A poster whose print area grows with its size, as Gelato's posters do (mm).
+SIZES = {'S': (300, 400), 'M': (400, 500), 'L': (500, 700)}
+
+
+def _b64(data):
+    return base64.b64encode(data)
+
+
+def _picture(width, height, fmt='PNG', noise=False):
+    """A picture of `width` x `height` pixels in `fmt`, as bytes."""
+    image = Image.effect_noise((width, height), 64) if noise else Image.new('L', (width, height), 200)
+    if fmt == 'JPEG':
+        image = image.convert('RGB')
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def _png_chunk(kind, data):
+    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+
+
+def _png_bomb(side=20000):
+    """A valid 1-bit PNG of side x side pixels (400 megapixels by default) that weighs tens of
+    kilobytes: decoding it fully would take gigabytes and seconds."""
+    compressor = zlib.compressobj(9)
+    row = b'\x00' * (1 + side // 8)  # filter byte + one bit per pixel
+    compressed = b''.join(compressor.compress(row) for _i in range(side)) + compressor.flush()
+    return (b'\x89PNG\r\n\x1a\n'
+            + _png_chunk(b'IHDR', struct.pack('>IIBBBBB', side, side, 1, 0, 0, 0, 0))
+            + _png_chunk(b'IDAT', compressed) + _png_chunk(b'IEND', b''))
+
+
+PDF = b'%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n'
+SVG = (b'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
+       b'width="300mm" height="400mm"><rect width="10" height="10"/></svg>')
+
+
+@tagged('post_install', '-at_install')
+class TestPrintReadiness(GelatoHttpCase):
+    """Print files are checked, from the stored file and without calling Gelato, before they
+    fail at Gelato: refused when Gelato cannot print them, warned when they may print badly."""
+
+    def setUp(self):
+        super().setUp()
+        self.sized, self.variants = self._sized_poster('tpl-sized')
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _sized_poster(self, ref, sizes=None, with_sizes=True):
+        """A poster whose print area `front` has a size per variant (S/M/L), synchronized."""
+        sizes = sizes or SIZES
+        placeholder = {'name': 'Image1', 'printArea': 'front'}
+        self.simulator.add_template({'id': ref, 'title': "Sized Poster", 'variants': [{
+            'productUid': f'{ref}_{size}', 'title': size,
+            'variantOptions': [{'name': 'Size', 'value': size}],
+            'imagePlaceholders': [dict(placeholder, **(
+                {'width': width, 'height': height} if with_sizes else {}))],
+        } for size, (width, height) in sizes.items()]})
+        product = self._product(ref, list_price=30.0)
+        params = self._sync(product)
+        self.assertNotEqual(params['type'], 'danger', params['message'])
+        variants = {v.product_template_attribute_value_ids.name: v
+                    for v in product.product_variant_ids}
+        return product, variants
+
+    def _set_print_image(self, data, product=None):
+        image = (product or self.sized).gelato_image_ids.filtered(lambda i: i.name == 'default')
+        image.datas = _b64(data)
+        return image
+
+    def _override(self, variant, data, area='default'):
+        return self.env['product.document'].create({
+            'name': area, 'res_model': 'product.product', 'res_id': variant.id,
+            'is_gelato': True, 'datas': _b64(data),
+        })
+
+    def _report(self, product=None):
+        """The print file report of the product form, as text."""
+        product = product or self.sized
+        product.invalidate_recordset()
+        return ' '.join(str(product.gelato_print_check_html or '').split())
+
+    def _chatter(self, order):
+        return ' '.join(order.message_ids.mapped(lambda m: str(m.body)))
+
+    def _assert_refused(self, variant, *words):
+        order = self._order([(variant, 1)])
+        with self.assertRaises(ValidationError) as caught:
+            order.action_confirm()
+        message = str(caught.exception)
+        for word in (variant.display_name, '"default"', *words):
+            self.assertIn(word, message)
+        self.assertEqual(order.state, 'draft')
+        return message
+
+    # --- sizes ----------------------------------------------------------------------------------
+
+    def test_sync_keeps_the_print_area_size_of_each_variant(self):
+        for size, (width, height) in SIZES.items():
+            self.assertEqual(self.variants[size].gelato_print_area_sizes,
+                             {'default': [float(width), float(height)]})
+
+    def test_second_sync_does_not_write_the_sizes_again(self):
+        variants = self.sized.product_variant_ids
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE product_product SET write_date = '2000-01-01' WHERE id IN %s",
+                            [tuple(variants.ids)])
+        self.env.invalidate_all()
+        self._sync(self.sized)
+        self.env.flush_all()
+        self.env.invalidate_all()
+        self.assertEqual({str(d)[:10] for d in variants.mapped('write_date')}, {'2000-01-01'})
+
+    def test_a_size_gelato_changes_is_updated(self):
+        self._sized_poster('tpl-sized', sizes=dict(SIZES, S=(210, 297)))
+        self.assertEqual(self.variants['S'].gelato_print_area_sizes, {'default': [210.0, 297.0]})
+        self.assertEqual(self.variants['M'].gelato_print_area_sizes, {'default': [400.0, 500.0]})
+
+    # --- resolution and shape -----------------------------------------------------------------
+
+    def test_low_resolution_image_is_flagged_and_warned_at_confirmation(self):
+        # 850 x 1134 px on 300 x 400 mm: 72 dpi.
+        self._set_print_image(_picture(850, 1134))
+        small = self.variants['S']
+        self.assertEqual(small._gelato_print_file_problems(), [])
+        warnings = small._gelato_print_file_warnings()
+        self.assertEqual(len(warnings), 1, warnings)
+        for word in (small.display_name, '"default"', '72 dpi', '300 × 400 mm', '300 dpi',
+                     '3544 × 4725'):
+            self.assertIn(word, warnings[0])
+        report = self._report()
+        for word in ('72 dpi', '300 dpi', '3544 × 4725', 'Design-Requirements-for-Gelato'):
+            self.assertIn(word, report)
+        order = self._order([(small, 1)])
+        order.action_confirm()
+        self.assertEqual(order.state, 'sale')
+        self.assertIn('72 dpi', self._chatter(order))
+        self.assertIn('Gelato may put it on hold', self._chatter(order))
+
+    def test_high_resolution_image_of_the_right_shape_is_not_flagged(self):
+        # 3544 x 4725 px: 300 dpi on S (300 x 400 mm), too few pixels for M and L.
+        image = self._set_print_image(_picture(3544, 4725))
+        small = self.variants['S']
+        self.assertEqual(small._gelato_print_file_problems(), [])
+        self.assertEqual(small._gelato_print_file_warnings(), [])
+        # Odoo did not shrink the print file (it shrinks pictures above 1920 px by default).
+        self.assertEqual(Image.open(io.BytesIO(image.raw)).size, (3544, 4725))
+        self.assertEqual((image.gelato_pixel_width, image.gelato_pixel_height), (3544, 4725))
+        report = self._report()
+        self.assertIn('400 × 500 mm', report)  # M is below 300 dpi
+        self.assertNotIn('300 × 400 mm', report)  # S is fine
+        order = self._order([(small, 1)])
+        order.action_confirm()
+        self.assertNotIn('Gelato may put it on hold', self._chatter(order))
+
+    def test_image_of_another_shape_is_warned(self):
+        # 4800 x 4800 px on 300 x 400 mm: 305 dpi, but square on a 3:4 area.
+        self._set_print_image(_picture(4800, 4800))
+        small = self.variants['S']
+        warnings = small._gelato_print_file_warnings()
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn('another shape', warnings[0])
+        self.assertIn('33 %', warnings[0])
+        self.assertNotIn('dpi', warnings[0])
+        self.assertIn('another shape', self._report())
+        order = self._order([(small, 1)])
+        order.action_confirm()
+        self.assertEqual(order.state, 'sale')
+        self.assertIn('another shape', self._chatter(order))
+
+    def test_variant_override_is_checked_against_that_variant_area(self):
+        self._set_print_image(_picture(3544, 4725))  # 300 dpi on S
+        large = self.variants['L']
+        # 2000 x 2800 px on L (500 x 700 mm): 101 dpi, the right shape.
+        self._override(large, _picture(2000, 2800))
+        warnings = large._gelato_print_file_warnings()
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn('101 dpi', warnings[0])
+        self.assertIn('500 × 700 mm', warnings[0])
+        self.assertEqual(self.variants['S']._gelato_print_file_warnings(), [])
+        # The same override on S (300 x 400 mm) would be 169 dpi: it is L's size that counts.
+        self.assertNotIn('169 dpi', self._report())
+        self.assertIn('101 dpi', self._report())
+
+    def test_jpeg_is_measured(self):
+        self._set_print_image(_picture(850, 1134, 'JPEG'))
+        warnings = self.variants['S']._gelato_print_file_warnings()
+        self.assertIn('72 dpi', warnings[0])
+
+    # --- what Gelato cannot print ---------------------------------------------------------------
+
+    def test_corrupt_file_is_refused_at_confirmation(self):
+        data = b'\x89PNG\r\n\x1a\n' + b'not really a picture' * 50
+        image = self._set_print_image(data)
+        message = self._assert_refused(self.variants['S'], 'could not be read')
+        self.assertIn('PNG', message)
+        self.assertEqual(image.raw, data, "the file is kept as it was uploaded")
+        self.assertIn('could not be read', self._report())
+
+    def test_truncated_pictures_are_refused(self):
+        for fmt in ('PNG', 'JPEG'):
+            with self.subTest(fmt=fmt):
+                whole = _picture(400, 400, fmt, noise=True)
+                self._set_print_image(whole[:len(whole) // 2])
+                self._assert_refused(self.variants['S'], 'could not be read', fmt)
+
+    def test_pdf_and_svg_are_accepted_without_pixel_check(self):
+        for data in (PDF, SVG):
+            with self.subTest(data=data[:5]):
+                self._set_print_image(data)
+                small = self.variants['S']
+                self.assertEqual(small._gelato_print_file_problems(), [])
+                self.assertEqual(small._gelato_print_file_warnings(), [])
+                self.assertIn('resolution not checked for PDF/SVG', self._report())
+        order = self._order([(self.variants['S'], 1)])
+        order.action_confirm()
+        self.assertEqual(order.state, 'sale')
+
+    def test_formats_gelato_does_not_take_are_refused(self):
+        formats = ['GIF', 'BMP'] + (['WEBP'] if features.check('webp') else [])
+        for fmt in formats:
+            with self.subTest(fmt=fmt):
+                self._set_print_image(_picture(4000, 5000, fmt) if fmt != 'GIF'
+                                      else _picture(400, 500, fmt))
+                message = self._assert_refused(self.variants['S'], fmt, 'PNG, JPEG, TIFF')
+                self.assertIn('not a format Gelato prints', message)
+                self.assertIn(fmt, self._report())
+
+    def test_a_file_that_is_no_picture_is_refused(self):
+        self._set_print_image(b'Just some notes, not a print file.\n' * 10)
+        self._assert_refused(self.variants['S'], 'not a format Gelato prints')
+
+    def test_decompression_bomb_is_refused_without_decoding_it(self):
+        bomb = _png_bomb()  # 20,000 x 20,000 pixels
+        start = time.monotonic()
+        image = self._set_print_image(bomb)
+        self.env.flush_all()
+        self.assertEqual(image.gelato_file_error, 'too_large')
+        message = self._assert_refused(self.variants['S'], 'too large')
+        elapsed = time.monotonic() - start
+        self.assertLess(elapsed, 5.0, "the picture was decoded")
+        self.assertIn('too large', self._report())
+        self.assertEqual(image.raw, bomb, "the file is kept as it was uploaded")
+        self.assertIn(f'{print_check.max_pixels():,}', message)
+
+    # --- what cannot be checked -----------------------------------------------------------------
+
+    def test_area_without_size_is_not_checked(self):
+        product, variants = self._sized_poster('tpl-nosize', with_sizes=False)
+        self._set_print_image(_picture(85, 113), product=product)  # 7 dpi, were it known
+        small = variants['S']
+        self.assertEqual(small.gelato_print_area_sizes or {}, {})
+        self.assertEqual(small._gelato_print_file_problems(), [])
+        self.assertEqual(small._gelato_print_file_warnings(), [])
+        self.assertIn('size unknown: not checked', self._report(product))
+        order = self._order([(small, 1)])
+        order.action_confirm()
+        self.assertEqual(order.state, 'sale')
+
+    # --- no call to Gelato ---------------------------------------------------------------------
+
+    def test_confirmation_calls_gelato_for_nothing(self):
+        self._set_print_image(_picture(850, 1134))
+        order = self._order([(self.variants['S'], 1)])
+        self.simulator.clear_requests()
+        order.action_confirm()
+        self.assertEqual(order.state, 'sale')
+        self.assertEqual(self.simulator.requests, [])
+
+    # --- the pure measurement --------------------------------------------------------------------
+
+    def test_effective_resolution_is_the_lower_of_width_and_height(self):
+        measure = print_check.measure(_picture(1181, 3000))
+        result = print_check.assess(measure, (100, 100))  # 300 dpi wide, 762 dpi high
+        self.assertEqual(round(result['dpi']), 300)
+        self.assertFalse(result['low_resolution'])
+        self.assertTrue(result['other_shape'])
+        result = print_check.assess(measure, (100, 300))
+        self.assertEqual(round(result['dpi']), 254)
+        self.assertTrue(result['low_resolution'])
+        self.assertEqual(result['needed_pixels'], (1182, 3544))
+
+    # --- the product form ------------------------------------------------------------------------
+
+    def test_product_form_shows_the_flagged_image(self):
+        self.sized.name = "Gallery Poster"
+        self._set_print_image(_picture(850, 1134))
+        self._override(self.variants['L'], PDF)
+        self.env.flush_all()
+        url = f'/odoo/action-product.product_template_action/{self.sized.id}'
+        self._screenshot(url, 'print_readiness', login='admin',
+                         ready="document.querySelector('.o_gelato_print_check')")
+
+    def _screenshot(self, url_path, name, login=None, ready=None):
+        """Save a screenshot of a backend page, as `login` sees it, once `ready` is true, with
+        the print file report scrolled into view (the Sales tab, where the Gelato section is)."""
+        browser = ChromeBrowser(self)
+        with self.allow_requests(browser=browser):
+            try:
+                self.authenticate(login, login, browser=browser)
+                self.env.flush_all()
+                browser.navigate_to(urljoin(self.base_url(), url_path), wait_stop=True)
+                self.assertTrue(browser._wait_ready("document.querySelector('a[name=sales]')"),
+                                f"{url_path} did not load")
+                browser._websocket_request('Runtime.evaluate', params={
+                    'expression': "document.querySelector('a[name=sales]').click()"})
+                self.assertTrue(browser._wait_ready(ready), "the print file report is not shown")
+                self._wait_network_idle(browser)
+                browser._websocket_request('Runtime.evaluate', params={
+                    'expression': "document.querySelector('.o_gelato_print_check')"
+                                  ".scrollIntoView({block: 'center'})"})
+                time.sleep(0.5)
+                shot = browser._websocket_request('Page.captureScreenshot',
+                                                  params={'format': 'png'}, timeout=30)
+            finally:
+                browser.stop()
+                self._wait_remaining_requests()
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOT_DIR / f'{name}.png').write_bytes(base64.b64decode(shot['data']))
+
+    @staticmethod
+    def _wait_network_idle(browser, quiet=2.0, limit=20.0):
+        """Wait until the page has loaded no new resource for `quiet` seconds."""
+        expression = "performance.getEntriesByType('resource').length"
+        deadline, last, since = time.monotonic() + limit, None, time.monotonic()
+        while time.monotonic() < deadline:
+            answer = browser._websocket_request('Runtime.evaluate', params={
+                'expression': expression, 'returnByValue': True})
+            count = answer['result'].get('value')
+            if count != last:
+                last, since = count, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.2)
