@@ -240,6 +240,8 @@ EVENT_HANDLERS = {
 }
 # A webhook body larger than this is refused (413).
 WEBHOOK_MAX_BYTES = 1024 * 1024
+# Gelato's events nest a few levels; a body nesting deeper is not one of them (400).
+WEBHOOK_MAX_DEPTH = 64
 # Minutes before retrying a failed event, by number of attempts; then it stays failed.
 EVENT_RETRY_MINUTES = (1, 5, 30, 120, 720)
 EVENT_MAX_ATTEMPTS = 6

@@ -25,7 +25,7 @@ class GelatoImageError(Exception):
     Not a `UserError`: a picture that cannot be fetched never stops what asked for it (a
     synchronization still succeeds); the caller reports the reason instead.
 
-    :param str reason: Why, plainly: "not https", "private address 10.0.0.1", "not an image"...
+    :param str reason: Why, plainly: "not https", "a private or local address", "not an image"...
     """
 
     def __init__(self, reason):

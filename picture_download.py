@@ -206,6 +206,7 @@ class _Link:
 
 
 class _Download:
+    """One download (see `download`): its settings, and the deadline once it runs."""
 
     def __init__(self, trusted_hosts, translate, resolver, ssl_context, timeout, max_bytes,
                  max_redirects):
@@ -409,7 +410,7 @@ class _Download:
             return response.status, None, self._read_body(response)
         except TimeoutError:
             raise _Refused(self._timeout_reason()) from None
-        except (OSError, http.client.HTTPException) as error:
+        except (OSError, ValueError, http.client.HTTPException) as error:
             _logger.info("Gelato picture from %s: %s", link.host, type(error).__name__)
             raise _Refused(self._("connection failed while downloading") if reading_body
                            else self._("connection failed"), detail=type(error).__name__) from None

@@ -4,6 +4,8 @@
 import json
 import math
 import re
+import threading
+import time
 
 
 def notification(kind, title, message, sticky=False, next_action=None):
@@ -224,3 +226,30 @@ def json_depth(value):
                          (item.values() if isinstance(item, dict) else item)
                          if isinstance(child, (list, dict)))
     return deepest
+
+
+class RateLimitedWarning:
+    """A warning logged at most once per `interval` seconds, with the number of times it
+    happened since it was last logged: a storm of bad requests does not flood the log.
+
+    :param logging.Logger logger: Where the warning goes.
+    :param str message: The warning, with one `%s` for the count.
+    :param float interval: The seconds between two warnings at least.
+    :param clock: The clock, in seconds (`time.monotonic`).
+    """
+
+    def __init__(self, logger, message, interval=60, clock=time.monotonic):
+        self._logger, self._message = logger, message
+        self._interval, self._clock = interval, clock
+        self._lock = threading.Lock()
+        self._count, self._last = 0, None
+
+    def __call__(self):
+        """Count one more occurrence; log the warning when the last one is old enough."""
+        with self._lock:
+            self._count += 1
+            now = self._clock()
+            if self._last is not None and now - self._last < self._interval:
+                return
+            count, self._count, self._last = self._count, 0, now
+        self._logger.warning(self._message, count)

@@ -1,8 +1,6 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
 import logging
-import threading
-import time
 
 from odoo import SUPERUSER_ID, http
 from odoo.http import request
@@ -11,38 +9,7 @@ from odoo.addons.gelato_connector import const, utils
 
 _logger = logging.getLogger(__name__)
 
-# Gelato's events nest a few levels; a body nesting deeper is not one of them.
-WEBHOOK_MAX_DEPTH = 64
-
-
-class RateLimitedWarning:
-    """A warning logged at most once per `interval` seconds, with the number of times it
-    happened since it was last logged: a storm of bad requests does not flood the log.
-
-    :param logging.Logger logger: Where the warning goes.
-    :param str message: The warning, with one `%s` for the count.
-    :param float interval: The seconds between two warnings at least.
-    :param clock: The clock, in seconds (`time.monotonic`).
-    """
-
-    def __init__(self, logger, message, interval=60, clock=time.monotonic):
-        self._logger, self._message = logger, message
-        self._interval, self._clock = interval, clock
-        self._lock = threading.Lock()
-        self._count, self._last = 0, None
-
-    def __call__(self):
-        """Count one more occurrence; log the warning when the last one is old enough."""
-        with self._lock:
-            self._count += 1
-            now = self._clock()
-            if self._last is not None and now - self._last < self._interval:
-                return
-            count, self._count, self._last = self._count, 0, now
-        self._logger.warning(self._message, count)
-
-
-_warn_unauthenticated = RateLimitedWarning(
+_warn_unauthenticated = utils.RateLimitedWarning(
     _logger, "Gelato webhook refused %s request(s) with a missing or unknown signature since "
              "the last such warning (one a minute at most)")
 
@@ -56,9 +23,9 @@ class GelatoController(http.Controller):
 
         Answers 401 without a known `signature` (and reads nothing more), 413 for a body over
         1 MiB, whether it announces its length or is sent in chunks, 400 for a body that is not
-        a JSON object with `id` and `event` (not UTF-8, not JSON, nested deeper than
-        `WEBHOOK_MAX_DEPTH`), and 200 once the event is stored, whatever its processing gives (a
-        failure is kept on the event and retried). Nothing a sender puts in a request gives a
+        a JSON object with `id` and `event` (not UTF-8, not JSON, nested too deeply), and 200
+        once the event is stored, whatever its processing gives (a failure is kept on the event
+        and retried). Nothing a sender puts in a request gives a
         5xx: the values are made storable by `gelato.event._gelato_receive`.
         """
         httprequest = request.httprequest
@@ -79,7 +46,7 @@ class GelatoController(http.Controller):
             payload = utils.loads_json(text)
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return self._answer(400, 'invalid_json', "The body is not JSON.")
-        if utils.json_depth(payload) > WEBHOOK_MAX_DEPTH:
+        if utils.json_depth(payload) > const.WEBHOOK_MAX_DEPTH:
             return self._answer(400, 'invalid_json', "The body nests too deeply.")
         if not isinstance(payload, dict) or not utils.clean_identifier(payload.get('id')) \
                 or not utils.clean_identifier(payload.get('event')):

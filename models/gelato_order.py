@@ -391,6 +391,8 @@ class GelatoOrder(models.Model):
                     "the order again.", company=self.company_id.name))
             remote = self._gelato_find_remote()
             if not remote:
+                if not self.shipment_method_uid:
+                    self.shipment_method_uid = sale._gelato_shipment_method_to_send()
                 remote = self._gelato_request(
                     'order', 'POST', '/v4/orders', company=self.company_id, safe=False,
                     json=sale._gelato_prepare_order_payload(self),

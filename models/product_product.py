@@ -2,9 +2,11 @@
 
 import logging
 
+from markupsafe import Markup
+
 from odoo import api, fields, models, modules
 
-from odoo.addons.gelato_connector import const, utils
+from odoo.addons.gelato_connector import const, print_check, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError
 
 _logger = logging.getLogger(__name__)
@@ -28,6 +30,11 @@ class ProductProduct(models.Model):
     gelato_availability_ids = fields.One2many(
         string="Gelato Availability", comodel_name='gelato.product.availability',
         inverse_name='product_id', readonly=True,
+    )
+    gelato_print_area_sizes = fields.Json(
+        string="Print Area Sizes", readonly=True, copy=False,
+        help="The size of each print area of this variant in its Gelato template, as "
+             "{area: [width, height]} in millimetres, as of the last Synchronize.",
     )
 
     # === BUSINESS METHODS === #
@@ -59,10 +66,16 @@ class ProductProduct(models.Model):
         a picture Gelato takes), one sentence each. See `_gelato_print_file_warnings` for what
         only may print badly.
 
+        Read from the measurements stored with each file: nothing is downloaded or decoded.
+
         :rtype: list[str]
         """
         self.ensure_one()
-        return []
+        return [self.env._(
+            "%(product)s: the print image for the area \"%(area)s\" cannot be printed by "
+            "Gelato: %(reason)s", product=self.display_name, area=check['area'],
+            reason=check['image']._gelato_file_problem(),
+        ) for check in self._gelato_print_file_checks() if check['result']['reason'] == 'error']
 
     def _gelato_print_file_warnings(self):
         """What in this variant's print files may print badly (resolution below Gelato's
@@ -71,7 +84,215 @@ class ProductProduct(models.Model):
         :rtype: list[str]
         """
         self.ensure_one()
-        return []
+        warnings = []
+        for check in self._gelato_print_file_checks():
+            if text := self._gelato_print_file_warning(check):
+                warnings.append(self.env._(
+                    "%(product)s: the print image for the area \"%(area)s\" %(warning)s",
+                    product=self.display_name, area=check['area'], warning=text))
+        return warnings
+
+    def _gelato_print_file_checks(self):
+        """Compare each print file of this variant with the size of its print area.
+
+        :return: One dict per print area that has a file: `area`, `image` (product.document),
+                 `size` (`(width, height)` in mm, or None when Gelato gave none) and `result`
+                 (what `print_check.assess` says).
+        :rtype: list[dict]
+        """
+        self.ensure_one()
+        sizes = self.gelato_print_area_sizes if isinstance(self.gelato_print_area_sizes,
+                                                           dict) else {}
+        checks = []
+        for area, image in self._gelato_print_images().items():
+            if not image.checksum:
+                continue  # Missing: said by `_gelato_missing_print_areas`.
+            size = sizes.get(area)
+            size = tuple(size) if isinstance(size, list) and len(size) == 2 else None
+            checks.append({'area': area, 'image': image, 'size': size,
+                           'result': print_check.assess(image._gelato_measurement(), size)})
+        return checks
+
+    def _gelato_print_file_warning(self, check):
+        """Say what may print badly in a print file at its print size (the end of a sentence
+        that starts with the print area), or return None.
+
+        :param dict check: One entry of `_gelato_print_file_checks`.
+        :rtype: str | None
+        """
+        result, image = check['result'], check['image']
+        if not result['checked']:
+            return None
+        width_mm, height_mm = (f'{mm:g}' for mm in check['size'])
+        parts = []
+        if result['low_resolution']:
+            parts.append(self.env._(
+                "is %(dpi)s dpi at %(width)s × %(height)s mm, below the %(min)s dpi Gelato "
+                "recommends: use a picture of at least %(px_width)s × %(px_height)s pixels",
+                dpi=round(result['dpi']), width=width_mm, height=height_mm,
+                min=print_check.RECOMMENDED_DPI, px_width=result['needed_pixels'][0],
+                px_height=result['needed_pixels'][1]))
+        if result['other_shape']:
+            parts.append(self.env._(
+                "(%(px_width)s × %(px_height)s pixels) has another shape than the print area "
+                "(%(width)s × %(height)s mm, %(off)s %% off): Gelato may crop it or leave "
+                "margins", px_width=image.gelato_pixel_width, px_height=image.gelato_pixel_height,
+                width=width_mm, height=height_mm, off=round(result['shape_off'] * 100)))
+        return (self.env._("; it ").join(parts) + '.') if parts else None
+
+    @api.model
+    def _gelato_placeholder_size(self, placeholder):
+        """Return the `(width, height)` in mm of an image placeholder of a Gelato template, or
+        None when Gelato gives none that can be used."""
+        return print_check.placeholder_size(placeholder)
+
+    def _gelato_set_print_area_sizes(self, sizes):
+        """Keep the size of each print area of the variants, writing only those that changed.
+
+        :param dict sizes: Gelato product UID -> {area: [width, height]} in mm; a variant whose
+                           UID is absent has no known size.
+        """
+        changed = {}
+        for product in self.filtered('gelato_product_uid'):
+            wanted = sizes.get(product.gelato_product_uid) or {}
+            if (product.gelato_print_area_sizes or {}) != wanted:
+                key = tuple(sorted((area, tuple(size)) for area, size in wanted.items()))
+                changed.setdefault(key, [wanted, self.browse()])[1] |= product
+        for wanted, products in changed.values():
+            products.gelato_print_area_sizes = wanted or False
+
+    def _gelato_print_check_report(self):
+        """What the product form says about the print files of these variants: the files that
+        Gelato cannot print, those below its recommended resolution or of another shape than
+        their print area, and those that could not be checked, with what to do; variants with
+        the same outcome share a line.
+
+        :return: The report as HTML (None when no print file is stored) and its level:
+                 `danger`, `warning`, `info` or `success`.
+        :rtype: tuple
+        """
+        rows, fine, variants = {}, 0, self.filtered('gelato_product_uid')
+        for variant in variants:
+            for check in variant._gelato_print_file_checks():
+                outcome = variant._gelato_print_check_outcome(check)
+                if not outcome:
+                    fine += 1
+                    continue
+                key = (check['area'], check['image'].id, check['size'], outcome)
+                rows.setdefault(key, [check, self.browse()])[1] |= variant
+        if not rows and not fine:
+            return None, False
+        link = Markup('<a href="%s" target="_blank" rel="noopener">%s</a>') % (
+            print_check.RECOMMENDED_DPI_SOURCE, self.env._("Gelato's design requirements"))
+        if not rows:
+            text = Markup(self.env._(
+                "Print files: every one is at least %(dpi)s dpi at its print size and has the "
+                "shape of its print area (%(link)s).", dpi=print_check.RECOMMENDED_DPI,
+                link=link))
+            return Markup('<div class="alert alert-success mb-2" role="status">%s</div>') % text, \
+                'success'
+        levels = ['info', 'warning', 'danger']
+        level = max((outcome[0] for _a, _i, _s, outcome in rows), key=levels.index)
+        intro = Markup(self.env._(
+            "<strong>Print files</strong>, checked against the %(dpi)s dpi Gelato recommends "
+            "(%(link)s) and the shape of each print area; PDF and SVG files are taken without "
+            "a pixel check. A refused file stops the confirmation of orders; a warning is noted "
+            "on the order, which is printed as it is.",
+            dpi=print_check.RECOMMENDED_DPI, link=link))
+        head = Markup('').join(Markup('<th>%s</th>') % title for title in (
+            self.env._("Print area"), self.env._("Print file"), self.env._("Variants"),
+            self.env._("Print size"), self.env._("Result"), self.env._("What to do")))
+        body = Markup('')
+        order = {name: index for index, name in enumerate(levels[::-1])}
+        for (area, _image_id, size, outcome), (check, products) in sorted(
+                rows.items(), key=lambda item: (order[item[0][3][0]], item[0][0])):
+            row_level, result, todo = outcome
+            cells = (area, self._gelato_print_file_label(check['image']),
+                     self._gelato_variant_names(products, variants),
+                     self.env._("%(width)s × %(height)s mm", width=f'{size[0]:g}',
+                                height=f'{size[1]:g}') if size else self.env._("unknown"),
+                     result, todo)
+            body += Markup('<tr class="%s">%s</tr>') % (
+                {'danger': 'text-danger', 'warning': '', 'info': 'text-muted'}[row_level],
+                Markup('').join(Markup('<td>%s</td>') % cell for cell in cells))
+        return Markup(
+            '<div class="alert alert-%s mb-2" role="alert"><p class="mb-2">%s</p>'
+            '<table class="table table-sm mb-0 bg-transparent"><thead><tr>%s</tr></thead>'
+            '<tbody>%s</tbody></table></div>') % (level, intro, head, body), level
+
+    def _gelato_print_check_outcome(self, check):
+        """Say what the product form shows for one print file of this variant.
+
+        :param dict check: One entry of `_gelato_print_file_checks`.
+        :return: `(level, result, what to do)`, or None when the file is fine.
+        :rtype: tuple | None
+        """
+        result, image, size = check['result'], check['image'], check['size']
+        dpi = print_check.RECOMMENDED_DPI
+        needed = print_check.needed_pixels(size) if size else None
+        at_size = self.env._(
+            "Export it at %(dpi)s dpi for the print size: %(width)s × %(height)s pixels.",
+            dpi=dpi, width=needed[0], height=needed[1]) if needed else self.env._(
+            "Export it at %(dpi)s dpi for the print size.", dpi=dpi)
+        if result['reason'] == 'error':
+            error = image.gelato_file_error
+            if error == 'format':
+                return ('danger', self.env._(
+                    "Refused: %(format)s is not a format Gelato prints.",
+                    format=image.gelato_file_format or self.env._("this file")),
+                    self.env._("Upload it as PNG, JPEG, TIFF, PDF or SVG."))
+            if error == 'corrupt':
+                return ('danger', self.env._(
+                    "Refused: it could not be read as a %(format)s picture (damaged or "
+                    "incomplete file).", format=image.gelato_file_format),
+                    self.env._("Export it again and upload it."))
+            return ('danger', self.env._(
+                "Refused: too large to be checked safely (more than %(max)s pixels).",
+                max=f'{print_check.max_pixels():,}'), at_size)
+        if result['reason'] == 'vector':
+            return ('info', self.env._("%(format)s: resolution not checked for PDF/SVG.",
+                                       format=image.gelato_file_format),
+                    self.env._("Make sure the pictures in it are at least %(dpi)s dpi at the "
+                               "print size.", dpi=dpi))
+        if result['reason'] == 'no_size':
+            return ('info', self.env._("Print size unknown: not checked."), self.env._(
+                "Gelato's template gave no size for this print area: Synchronize again, and make "
+                "sure the picture is %(dpi)s dpi at the print size.", dpi=dpi))
+        findings, todo = [], []
+        if result['low_resolution']:
+            findings.append(self.env._("%(dpi)s dpi, below the %(min)s dpi Gelato recommends.",
+                                       dpi=round(result['dpi']), min=dpi))
+            todo.append(self.env._("Use a picture of at least %(width)s × %(height)s pixels.",
+                                   width=needed[0], height=needed[1]))
+        if result['other_shape']:
+            findings.append(self.env._(
+                "Another shape than the print area (%(off)s %% off): Gelato may crop it or leave "
+                "margins.", off=round(result['shape_off'] * 100)))
+            todo.append(self.env._("Crop or extend it to the proportions of the print area."))
+        if not findings:
+            return None
+        return 'warning', ' '.join(findings), ' '.join(todo)
+
+    def _gelato_print_file_label(self, image):
+        """Name a print file in the report: its format, its size in pixels, whose it is."""
+        label = image.gelato_file_format or self.env._("Unknown format")
+        if image.gelato_pixel_width and not image.gelato_file_error:
+            label = self.env._("%(format)s, %(width)s × %(height)s px", format=label,
+                               width=image.gelato_pixel_width, height=image.gelato_pixel_height)
+        if image.res_model == 'product.product':
+            label = self.env._("%s (the variant's own)", label)
+        return label
+
+    def _gelato_variant_names(self, products, variants):
+        """Name variants in the report: "All variants", or their attribute values."""
+        if len(variants) > 1 and products == variants:
+            return self.env._("All variants")
+        names = [p.product_template_attribute_value_ids._get_combination_name() or p.display_name
+                 for p in products]
+        if len(names) > 12:
+            return self.env._("%(names)s and %(count)s more", names=', '.join(names[:10]),
+                              count=len(names) - 10)
+        return ', '.join(names)
 
     def _gelato_missing_print_areas(self):
         """Return the print areas of this variant that have no file, neither its own nor the

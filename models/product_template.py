@@ -86,6 +86,17 @@ class ProductTemplate(models.Model):
         help="The SHA-1 of the webshop description Synchronize set from Gelato's template. When "
              "the description differs, it is the user's own and Synchronize keeps it.",
     )
+    gelato_print_check_html = fields.Html(
+        string="Print File Check", compute='_compute_gelato_print_check', sanitize=False,
+        help="The print files Gelato cannot print, those below the resolution Gelato recommends "
+             "or of another shape than their print area, per area and variant.",
+    )
+    gelato_print_check_level = fields.Selection(
+        string="Print File Check Level",
+        selection=[('success', "Fine"), ('info', "Not checked"), ('warning', "Warning"),
+                   ('danger', "Refused")],
+        compute='_compute_gelato_print_check',
+    )
 
     # === COMPUTE METHODS === #
 
@@ -111,6 +122,22 @@ class ProductTemplate(models.Model):
         for product in self:
             product.gelato_unavailable_ids = product.product_variant_ids.gelato_availability_ids \
                 .filtered(lambda a: a.status != 'in-stock')
+
+    @api.depends(
+        'gelato_image_ids.checksum', 'gelato_image_ids.gelato_file_format',
+        'gelato_image_ids.gelato_file_error', 'gelato_image_ids.gelato_pixel_width',
+        'gelato_image_ids.gelato_pixel_height', 'product_variant_ids.gelato_print_area_sizes',
+        'product_variant_ids.gelato_image_ids.checksum',
+        'product_variant_ids.gelato_image_ids.gelato_file_format',
+        'product_variant_ids.gelato_image_ids.gelato_file_error',
+        'product_variant_ids.gelato_image_ids.gelato_pixel_width',
+        'product_variant_ids.gelato_image_ids.gelato_pixel_height',
+    )
+    def _compute_gelato_print_check(self):
+        for product in self:
+            report, level = product.product_variant_ids._gelato_print_check_report()
+            product.gelato_print_check_html = report or False
+            product.gelato_print_check_level = level
 
     # === CONSTRAINT METHODS === #
 
@@ -629,12 +656,18 @@ class ProductTemplate(models.Model):
         Gelato's areas `front` and `1` are named `default`, the name its order API accepts.
         Images of areas the template no longer has are removed.
 
+        Each variant keeps the size of its print areas (`gelato_print_area_sizes`, written only
+        when Gelato changed it) to check the print files against.
+
         :param dict template_data: The template, as Gelato sends it.
         :return: The names of the print areas added and removed.
         :rtype: tuple[list, list]
         """
-        areas = []
+        Product = self.env['product.product']
+        areas, sizes = [], {}  # sizes: product UID -> {area: [width, height]} (mm)
         for variant in template_data.get('variants') or []:
+            uid = variant.get('productUid') if isinstance(variant, dict) else None
+            uid = uid.strip() if isinstance(uid, str) else None  # As `_gelato_parse_template`.
             for placeholder in (variant.get('imagePlaceholders') or []
                                 if isinstance(variant, dict) else []):
                 area = placeholder.get('printArea') if isinstance(placeholder, dict) else None
@@ -642,6 +675,10 @@ class ProductTemplate(models.Model):
                     area = utils.normalize_print_area(area)
                     if area not in areas:
                         areas.append(area)
+                    size = Product._gelato_placeholder_size(placeholder)
+                    if uid and size:
+                        sizes.setdefault(uid, {}).setdefault(area, list(size))
+        self.product_variant_ids._gelato_set_print_area_sizes(sizes)
         existing = {image.name: image for image in self.gelato_image_ids}
         added = [area for area in areas if area not in existing]
         removed = self.gelato_image_ids.filtered(lambda image: image.name not in areas)

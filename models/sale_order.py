@@ -630,7 +630,8 @@ class SaleOrder(models.Model):
                 'sale_order_id': order.id,
                 'reference': GelatoOrder._gelato_new_reference(order),
                 'sale_line_ids': [fields.Command.set(order._gelato_lines().ids)],
-                'shipment_method_uid': order._gelato_shipment_method_to_send(),
+                # The method itself is settled when the order is sent (it may need a new quote
+                # when the address changed): nothing here calls Gelato.
                 'shipment_method_name': order.carrier_id.name
                 if order.carrier_id.delivery_type == 'gelato' else False,
                 'state': 'pending',

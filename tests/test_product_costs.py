@@ -34,11 +34,13 @@ class TestProductCostsAndAvailability(GelatoOrderCase):
         self.assertEqual(len(price_calls), 3)
 
     def test_a_currency_gelato_does_not_price_in_is_converted_from_eur(self):
+        # Kenyan shillings: not among the currencies Gelato takes
+        # (https://dashboard.gelato.com/docs/orders/v4/create, "currency").
         currency = self.env['res.currency'].with_context(active_test=False).search(
-            [('name', '=', 'HUF')])
+            [('name', '=', 'KES')])
         currency.active = True
         self.env['res.currency.rate'].create({
-            'currency_id': currency.id, 'rate': 400.0, 'company_id': self.company.id})
+            'currency_id': currency.id, 'rate': 140.0, 'company_id': self.company.id})
         self.env['res.currency.rate'].search([
             ('currency_id', '=', self.company.currency_id.id),
             ('company_id', 'in', [self.company.id, False])]).unlink()

@@ -140,7 +140,8 @@ class TestSimulator(TransactionCase):
     def test_gelatos_search_example_is_accepted(self):
         """https://dashboard.gelato.com/docs/orders/v4/search: the request example."""
         self._create(self._order_body())
-        answer = self._ok('POST', '/order/v4/orders:search', example('order_search_request')['body'])
+        answer = self._ok('POST', '/order/v4/orders:search',
+                          example('order_search_request')['body'])
         self.assertEqual(len(answer['orders']), 1)
 
     def test_gelatos_stock_example_is_accepted_and_an_unknown_product_is_not_supported(self):

@@ -15,6 +15,7 @@ from odoo.tests import TransactionCase, tagged
 from odoo.tests.common import TEST_CURSOR_COOKIE_NAME
 from odoo.tools import mute_logger
 
+from odoo.addons.gelato_connector import utils
 from odoo.addons.gelato_connector.tests.common import (
     WEBHOOK_SECRET,
     GelatoHttpCase,
@@ -592,11 +593,10 @@ class TestWebhook(GelatoHttpCase):
         self.assertLessEqual(len(warnings), 1, [r.getMessage() for r in warnings])
         self.assertFalse(self._events())
         # One warning per interval, saying how many requests were refused since the last one.
-        from odoo.addons.gelato_connector.controllers import main  # noqa: PLC0415
         now = [1000.0]
         logger = logging.getLogger('odoo.addons.gelato_connector.tests.storm')
-        warning = main.RateLimitedWarning(logger, "%s refused", interval=60,
-                                          clock=lambda: now[0])
+        warning = utils.RateLimitedWarning(logger, "%s refused", interval=60,
+                                           clock=lambda: now[0])
         with self.assertLogs(logger, logging.WARNING) as logged:
             for _index in range(30):
                 warning()
