@@ -53,6 +53,9 @@ COUNTRIES_WITHOUT_ZIPCODE = {
 # county of United Kingdom addresses; Odoo has no states for GB, so it is not required here.
 STATE_REQUIRED_COUNTRIES = {'US', 'CA', 'AU', 'BR', 'CL', 'IN'}
 
+# The return address needs its state in these countries (orders/v4/create, returnAddress.state).
+RETURN_STATE_REQUIRED_COUNTRIES = {'US', 'CA', 'AU'}
+
 # Currencies Gelato takes for orders and quotes (https://dashboard.gelato.com/docs/orders/v4/create,
 # "currency").
 GELATO_CURRENCIES = {
@@ -201,6 +204,10 @@ STOCK_STATUSES = [
     ('non-stockable', "Made to order"),
     ('not-supported', "Not supported"),
 ]
+# Statuses that need no word on the product: in stock, or made to order (mugs, posters...).
+# "Out of stock, replenishable" is still delivered from Gelato's hub (webhooks page) but is
+# shown; only "out-of-stock" stops an order.
+STOCK_AVAILABLE_STATUSES = ('in-stock', 'non-stockable')
 # Gelato's stock regions and the destination countries each serves (ISO 3166-1 alpha-2), from
 # https://dashboard.gelato.com/docs/products/stock/region-availability/. The United States and
 # Canada share one region, `US-CA`; the United Kingdom's region is `UK` (its country code `GB`);

@@ -136,7 +136,7 @@ def _prove_readable(picture, fmt, data):
         offsets = picture.tag_v2.get(273) or picture.tag_v2.get(324) or ()
         counts = picture.tag_v2.get(279) or picture.tag_v2.get(325) or ()
         if not offsets or len(offsets) != len(counts) or any(
-                offset + count > len(data) for offset, count in zip(offsets, counts)):
+                offset + count > len(data) for offset, count in zip(offsets, counts, strict=True)):
             raise ValueError("incomplete TIFF")
 
 
@@ -146,9 +146,10 @@ def assess(measurement, size_mm):
     :param dict measurement: What `measure` returned.
     :param size_mm: The print area's `(width, height)` in millimetres, or None when unknown.
     :return: `checked` (whether the resolution and shape were checked), `reason` (why not:
-             `error`, `vector` or `no_size`), `dpi` (the lower of the width's and the height's),
-             `low_resolution`, `other_shape`, `shape_off` (how far the proportions differ, 0.33
-             for 33 %) and `needed_pixels` (the size for the recommended resolution).
+             `error`, `vector`, `unmeasured` or `no_size`), `dpi` (the lower of the width's and
+             the height's), `low_resolution`, `other_shape`, `shape_off` (how far the
+             proportions differ, 0.33 for 33 %) and `needed_pixels` (the size for the
+             recommended resolution).
     :rtype: dict
     """
     result = {'checked': False, 'reason': None, 'dpi': None, 'low_resolution': False,
@@ -157,6 +158,8 @@ def assess(measurement, size_mm):
         result['reason'] = 'error'
     elif measurement.get('format') in VECTOR_FORMATS:
         result['reason'] = 'vector'
+    elif not measurement.get('width') or not measurement.get('height'):
+        result['reason'] = 'unmeasured'
     elif not size_mm:
         result['reason'] = 'no_size'
     if result['reason']:

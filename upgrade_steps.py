@@ -34,6 +34,21 @@ def _drop_legacy_tables(cr):
         map(SQL.identifier, (LEGACY_ORDERS, LEGACY_LINES, LEGACY_PICKINGS)))))
 
 
+def drop_event_id_index(cr):
+    """An event is now unique by company, type and id (Gelato's examples reuse ids across
+    types): the previous index, on company and id only, goes."""
+    cr.execute("DROP INDEX IF EXISTS gelato_event__event_unique")
+
+
+def mark_templates_for_resync(env):
+    """Have every Gelato product synchronized again in the background, so that the sizes of
+    their print areas (new in 19.0.2) are known to the print checks."""
+    products = env['product.template'].with_context(active_test=False).search([
+        ('gelato_template_ref', '!=', False), ('gelato_template_state', '=', 'synced')])
+    products.write({'gelato_template_state': 'update_pending'})
+    return products
+
+
 def snapshot_legacy_orders(cr):
     """Copy the previous version's Gelato columns aside, before the new code loads."""
     columns = _columns(cr, 'sale_order')

@@ -43,7 +43,7 @@ def main():
     parser.add_argument('--profile', action='store_true',
                         help='also profile the sync of the largest template, phase by phase')
     parser.add_argument('--sizes', default=','.join(map(str, SIZES)),
-                        help='comma-separated variant counts among %s' % ', '.join(map(str, SIZES)))
+                        help=f"comma-separated variant counts among {', '.join(map(str, SIZES))}")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(',')]
 
@@ -100,14 +100,14 @@ def main():
         print(f"{size:>8} | {floor[0]:>8.3f} {floor[1]:>8} {floor[2] / 2**20:>8.1f} | "
               f"{ours[0]:>8.3f} {ours[1]:>8} {ours[2] / 2**20:>8.1f} | "
               f"{ratios[size][0]:>6.2f} {ratios[size][1]:>7.2f} {ratios[size][2]:>6.2f}")
-    print("time: best of %d runs; memory: peak traced allocations (tracemalloc) of one run; "
-          "'mem x' staying level as variants grow means the sync's memory grows like Odoo's own "
-          "creation, no faster" % ROUNDS)
+    print(f"time: best of {ROUNDS} runs; memory: peak traced allocations (tracemalloc) of one "
+          f"run; 'mem x' staying level as variants grow means the sync's memory grows like "
+          f"Odoo's own creation, no faster")
     if profile_text:
         print(profile_text)
     targets = [s for s in TARGET_SIZES if s in ratios]
     if not targets:
-        print("targets: not measured (sizes %s)" % args.sizes)
+        print(f"targets: not measured (sizes {args.sizes})")
         return 0
     all_met = True
     for size in targets:

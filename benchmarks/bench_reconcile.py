@@ -55,9 +55,10 @@ def main():
     config.parse_config(['-d', args.database, '--addons-path', args.addons_path,
                          '--http-interface', '127.0.0.1', '--log-level', 'warn'])
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import keepalive  # benchmarks/keepalive.py
+
     from simulator import GelatoSimulator
 
-    import keepalive (benchmarks/keepalive.py)
     if not args.no_keep_alive:
         keepalive.enable()
 
@@ -180,10 +181,10 @@ def quiet_left(cr, records, since):
 def batches(env, cr, simulator, records, batch):
     """Run _cron_reconcile in bounded batches until no quiet order is left."""
     import keepalive
-    from simulator import server as simulator_server
 
     from odoo import fields
     from odoo.sql_db import Cursor
+    from simulator import server as simulator_server
 
     commits, other_commits = [0], [0]
     original = Cursor.commit
@@ -270,10 +271,13 @@ def batches(env, cr, simulator, records, batch):
     print(f"  statuses now {by_status}, each as Gelato has it: "
           f"{'yes' if not wrong else f'NO ({len(wrong)} differ)'}")
     alive = simulator_server._QuietHandler is not keepalive._StockHandler
+    served = 'with keep-alive, see benchmarks/keepalive.py' if alive \
+        else 'as is: werkzeug closes every connection'
+    over = f"over {connections} new TCP connection(s), " + (
+        f"{len(calls) / connections:.0f} calls per connection" if connections else
+        "all of them over the connection opened before (when the orders were sent)")
     print(f"  calls to Gelato: {len(calls)} ({kinds}), {len(calls) / max(reconciled, 1):.2f} per "
-          f"order, over {connections} TCP connection(s): "
-          f"{len(calls) / max(connections, 1):.0f} calls per connection (simulator "
-          f"{'with keep-alive, see benchmarks/keepalive.py' if alive else 'as is: werkzeug closes every connection'})")
+          f"order, {over} (simulator {served})")
     print(f"reconcile batches: {'MET' if once and not wrong and not left else 'MISSED'} "
           f"(one transaction per order, every order reconciled and right)")
 

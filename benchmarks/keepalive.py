@@ -8,13 +8,25 @@ number of calls. Gelato's API keeps connections alive. To measure how many calls
 per connection, the benchmarks can serve the simulator with a handler that leaves that header
 out (the simulator reads every request body in full, so the stream stays in step).
 """
+import socket
+
 from simulator import server as simulator_server
 
 _StockHandler = simulator_server._QuietHandler
 
 
 class KeepAliveHandler(_StockHandler):
-    """The simulator's handler, without werkzeug's `Connection: close`."""
+    """The simulator's handler, without werkzeug's `Connection: close`.
+
+    The answer's headers and body leave in separate writes: on a connection that stays open,
+    Nagle's algorithm would hold the body until the client acknowledges the headers, which a
+    client delays (about 40 ms a call). The socket is set to TCP_NODELAY, as servers that keep
+    connections alive do.
+    """
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def send_header(self, keyword, value):
         if keyword.lower() == 'connection' and value.strip().lower() == 'close':

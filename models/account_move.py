@@ -101,7 +101,7 @@ class AccountMove(models.Model):
                 not isinstance(quantity, bool) and quantity > 0 else 1
             if kind == 'product':
                 order_item = by_gelato_item.get(utils.clean_str(item.get('referenceId')))
-                product = order_item.product_id or self.env.ref(
+                product = (order_item.product_id if order_item else False) or self.env.ref(
                     'gelato_connector.product_gelato_printing_cost')
             else:
                 product, quantity = products.get(kind) or self.env.ref(

@@ -62,9 +62,11 @@ class GelatoEvent(models.Model):
     next_retry_at = fields.Datetime(string="Next Retry", readonly=True)
     processed_at = fields.Datetime(readonly=True)
 
-    _event_unique = models.UniqueIndex(
-        "(company_id, event_id) WHERE state != 'duplicate'",
-        "Gelato delivers each event id once per company.",
+    # Gelato's own examples give one id to events of different types (docs/webhooks/): an event
+    # is a type and an id.
+    _event_type_unique = models.UniqueIndex(
+        "(company_id, event_type, event_id) WHERE state != 'duplicate'",
+        "Gelato delivers each event once per company.",
     )
 
     # === COMPUTE METHODS === #
@@ -115,7 +117,7 @@ class GelatoEvent(models.Model):
                                       create_uid, write_uid, create_date, write_date)
             VALUES (%(company)s, %(event_id)s, %(type)s, %(payload)s, 'received', 0,
                     %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC')
-            ON CONFLICT (company_id, event_id) WHERE state != 'duplicate' DO NOTHING
+            ON CONFLICT (company_id, event_type, event_id) WHERE state != 'duplicate' DO NOTHING
             RETURNING id
         """, {'company': company.id, 'event_id': event_id, 'type': event_type, 'payload': raw,
               'uid': self.env.uid}, log_exceptions=False)

@@ -305,8 +305,12 @@ class GelatoOrder(models.Model):
         metadata = remote.get('metadata')
         values = {entry.get('key'): entry.get('value') for entry in metadata
                   if isinstance(entry, dict)} if isinstance(metadata, list) else {}
-        return bool(self._gelato_database_uuid()) and \
-            values.get(const.METADATA_DATABASE_KEY) == self._gelato_database_uuid()
+        database = values.get(const.METADATA_DATABASE_KEY)
+        if database is None:
+            # Gelato's GET table does not list `metadata` (its create example shows it): without
+            # it, the reference, which carries this database's token, decides.
+            return bool(reference) and reference == remote.get('orderReferenceId')
+        return bool(self._gelato_database_uuid()) and database == self._gelato_database_uuid()
 
     # === BUSINESS METHODS: OUTBOX === #
 
@@ -408,7 +412,15 @@ class GelatoOrder(models.Model):
             'gelato_id': utils.clean_str(remote['id']), 'state': 'sent', 'last_error': False,
             'next_attempt_at': False, 'last_update_at': fields.Datetime.now(),
         })
-        self._gelato_apply_remote(remote, adopt_connected=True)
+        # Gelato has the order: whatever in the rest of its answer cannot be read, the id is kept
+        # (the rest is read again at reconciliation).
+        try:
+            with self.env.cr.savepoint():
+                self._gelato_apply_remote(remote, adopt_connected=True)
+        except Exception as error:
+            if isinstance(error, const.RETRYABLE_DB_ERRORS):
+                raise
+            _logger.exception("Gelato's answer for %s could not be read entirely", self.reference)
         if not self.status:
             self._gelato_set_status('created')
         sale._gelato_note(self.env._("The order was sent to Gelato (order %s).", self.gelato_id))
@@ -650,6 +662,8 @@ class GelatoOrder(models.Model):
                 if not isinstance(entry, dict) or entry.get('type') != 'product':
                     continue
                 item = by_gelato_item.get(utils.clean_str(entry.get('referenceId')))
+                if not item:
+                    continue  # An item of another order (or a receipt line Odoo cannot place).
                 line = item.sale_line_id
                 price, quantity = entry.get('price'), entry.get('amount') or item.quantity
                 if not line or not currency or not isinstance(price, (int, float)) \

@@ -43,6 +43,21 @@ class ProductDocument(models.Model):
             document.gelato_pixel_height = measurement.get('height') or 0
             document.gelato_file_error = measurement.get('error') or False
 
+    # === CONSTRAINT METHODS === #
+
+    @api.constrains('datas')
+    def _check_gelato_print_image_kept_while_published(self):
+        """A published Gelato product keeps its print images: Gelato prints every order."""
+        for image in self.filtered(lambda i: i.is_gelato and not i.datas
+                                   and i.res_model == 'product.template'):
+            product = self.env['product.template'].browse(image.res_id).exists()
+            if product.is_published:
+                raise ValidationError(self.env._(
+                    "The print image \"%(area)s\" of %(product)s cannot be removed while the "
+                    "product is published on the webshop: unpublish it first.",
+                    area=image.name, product=product.display_name,
+                ))
+
     # === CRUD METHODS === #
 
     @api.model_create_multi
@@ -69,21 +84,6 @@ class ProductDocument(models.Model):
 
     def _gelato_as_uploaded(self):
         return self.with_context(image_no_postprocess=True)
-
-    # === CONSTRAINT METHODS === #
-
-    @api.constrains('datas')
-    def _check_gelato_print_image_kept_while_published(self):
-        """A published Gelato product keeps its print images: Gelato prints every order."""
-        for image in self.filtered(lambda i: i.is_gelato and not i.datas
-                                   and i.res_model == 'product.template'):
-            product = self.env['product.template'].browse(image.res_id).exists()
-            if product.is_published:
-                raise ValidationError(self.env._(
-                    "The print image \"%(area)s\" of %(product)s cannot be removed while the "
-                    "product is published on the webshop: unpublish it first.",
-                    area=image.name, product=product.display_name,
-                ))
 
     # === BUSINESS METHODS === #
 

@@ -49,7 +49,8 @@ class ProductProduct(models.Model):
         """
         self.ensure_one()
         images = {image.name: image for image in self.product_tmpl_id.gelato_image_ids}
-        for override in self.gelato_image_ids.filtered('datas'):
+        # `file_size`, not `datas`: whether there is a file, without reading it.
+        for override in self.gelato_image_ids.filtered('file_size'):
             if override.name in images:
                 images[override.name] = override
         return images
@@ -185,20 +186,17 @@ class ProductProduct(models.Model):
         link = Markup('<a href="%s" target="_blank" rel="noopener">%s</a>') % (
             print_check.RECOMMENDED_DPI_SOURCE, self.env._("Gelato's design requirements"))
         if not rows:
-            text = Markup(self.env._(
-                "Print files: every one is at least %(dpi)s dpi at its print size and has the "
-                "shape of its print area (%(link)s).", dpi=print_check.RECOMMENDED_DPI,
-                link=link))
+            text = Markup('<strong>%s</strong> %s') % (self.env._("Print files:"), self.env._(
+                "every one is at least %(dpi)s dpi at its print size and has the shape of its "
+                "print area (%(link)s).", dpi=print_check.RECOMMENDED_DPI, link=link))
             return Markup('<div class="alert alert-success mb-2" role="status">%s</div>') % text, \
                 'success'
         levels = ['info', 'warning', 'danger']
         level = max((outcome[0] for _a, _i, _s, outcome in rows), key=levels.index)
-        intro = Markup(self.env._(
-            "<strong>Print files</strong>, checked against the %(dpi)s dpi Gelato recommends "
-            "(%(link)s) and the shape of each print area; PDF and SVG files are taken without "
-            "a pixel check. A refused file stops the confirmation of orders; a warning is noted "
-            "on the order, which is printed as it is.",
-            dpi=print_check.RECOMMENDED_DPI, link=link))
+        intro = Markup('<strong>%s</strong> %s') % (self.env._("Print files:"), self.env._(
+            "checked against the %(dpi)s dpi Gelato recommends (%(link)s) and the shape of each "
+            "print area. A refused file stops the confirmation of orders; a warning is noted on "
+            "the order, which is printed as it is.", dpi=print_check.RECOMMENDED_DPI, link=link))
         head = Markup('').join(Markup('<th>%s</th>') % title for title in (
             self.env._("Print area"), self.env._("Print file"), self.env._("Variants"),
             self.env._("Print size"), self.env._("Result"), self.env._("What to do")))
@@ -213,8 +211,10 @@ class ProductProduct(models.Model):
                                 height=f'{size[1]:g}') if size else self.env._("unknown"),
                      result, todo)
             body += Markup('<tr class="%s">%s</tr>') % (
-                {'danger': 'text-danger', 'warning': '', 'info': 'text-muted'}[row_level],
-                Markup('').join(Markup('<td>%s</td>') % cell for cell in cells))
+                {'danger': 'text-danger', 'warning': 'text-body', 'info': 'text-muted'}[row_level],
+                Markup('').join(Markup('<td class="%s">%s</td>') % (
+                    'text-nowrap' if index in (0, 3) else '', cell)
+                    for index, cell in enumerate(cells)))
         return Markup(
             '<div class="alert alert-%s mb-2" role="alert"><p class="mb-2">%s</p>'
             '<table class="table table-sm mb-0 bg-transparent"><thead><tr>%s</tr></thead>'
@@ -254,6 +254,9 @@ class ProductProduct(models.Model):
                                        format=image.gelato_file_format),
                     self.env._("Make sure the pictures in it are at least %(dpi)s dpi at the "
                                "print size.", dpi=dpi))
+        if result['reason'] == 'unmeasured':
+            return ('info', self.env._("Not measured: not checked."), self.env._(
+                "Upload the file again to have it measured."))
         if result['reason'] == 'no_size':
             return ('info', self.env._("Print size unknown: not checked."), self.env._(
                 "Gelato's template gave no size for this print area: Synchronize again, and make "
@@ -300,7 +303,8 @@ class ProductProduct(models.Model):
 
         :rtype: list[str]
         """
-        return [area for area, image in self._gelato_print_images().items() if not image.datas]
+        return [area for area, image in self._gelato_print_images().items()
+                if not image.file_size]
 
     def _gelato_availability_in(self, region):
         """Return Gelato's last known stock status of the variant in a stock region, or None."""

@@ -91,12 +91,6 @@ class ProductTemplate(models.Model):
         help="The print files Gelato cannot print, those below the resolution Gelato recommends "
              "or of another shape than their print area, per area and variant.",
     )
-    gelato_print_check_level = fields.Selection(
-        string="Print File Check Level",
-        selection=[('success', "Fine"), ('info', "Not checked"), ('warning', "Warning"),
-                   ('danger', "Refused")],
-        compute='_compute_gelato_print_check',
-    )
 
     # === COMPUTE METHODS === #
 
@@ -113,7 +107,7 @@ class ProductTemplate(models.Model):
     @api.depends('gelato_image_ids.datas')
     def _compute_gelato_missing_image_names(self):
         for product in self:
-            missing = product.gelato_image_ids.filtered(lambda image: not image.datas)
+            missing = product.gelato_image_ids.filtered(lambda image: not image.file_size)
             product.gelato_missing_image_names = ', '.join(missing.mapped('name'))
             product.gelato_missing_images = bool(missing)
 
@@ -121,7 +115,7 @@ class ProductTemplate(models.Model):
     def _compute_gelato_unavailable_ids(self):
         for product in self:
             product.gelato_unavailable_ids = product.product_variant_ids.gelato_availability_ids \
-                .filtered(lambda a: a.status != 'in-stock')
+                .filtered(lambda a: a.status not in const.STOCK_AVAILABLE_STATUSES)
 
     @api.depends(
         'gelato_image_ids.checksum', 'gelato_image_ids.gelato_file_format',
@@ -135,9 +129,8 @@ class ProductTemplate(models.Model):
     )
     def _compute_gelato_print_check(self):
         for product in self:
-            report, level = product.product_variant_ids._gelato_print_check_report()
-            product.gelato_print_check_html = report or False
-            product.gelato_print_check_level = level
+            product.gelato_print_check_html = \
+                product.product_variant_ids._gelato_print_check_report()[0] or False
 
     # === CONSTRAINT METHODS === #
 
@@ -145,7 +138,7 @@ class ProductTemplate(models.Model):
     def _check_gelato_print_images_before_publishing(self):
         """A Gelato product is published only once Gelato has every print image it needs."""
         for product in self.filtered(lambda p: p.is_published and p.gelato_template_ref):
-            missing = product.gelato_image_ids.filtered(lambda image: not image.datas)
+            missing = product.gelato_image_ids.filtered(lambda image: not image.file_size)
             if missing:
                 raise ValidationError(self.env._(
                     "%(product)s cannot be published yet: Gelato needs its print images first "
@@ -298,7 +291,7 @@ class ProductTemplate(models.Model):
                 error.args[0] if error.args else str(error), sticky=True,
             )
         unavailable = variants.gelato_availability_ids.filtered(
-            lambda a: a.status and a.status != 'in-stock')
+            lambda a: a.status and a.status not in const.STOCK_AVAILABLE_STATUSES)
         if unavailable:
             message = self.env._(
                 "Not available everywhere: %s",
@@ -472,7 +465,7 @@ class ProductTemplate(models.Model):
             'archived': archived,
             'images_added': images_added,
             'images_removed': images_removed,
-            'missing_images': self.gelato_image_ids.filtered(lambda i: not i.datas).mapped('name'),
+            'missing_images': self.gelato_image_ids.filtered(lambda i: not i.file_size).mapped('name'),
             'unpublished': was_published and not self.is_published,
             'description_updated': description_updated,
         }

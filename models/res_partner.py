@@ -111,6 +111,8 @@ class ResPartner(models.Model):
         self.ensure_one()
         if not (self.street and self.city and self.country_id):
             return None
+        if self.country_id.code in const.RETURN_STATE_REQUIRED_COUNTRIES and not self.state_id:
+            return None  # Gelato would refuse it without its state: Gelato's own is used.
         limits = const.ADDRESS_LIMITS
         line1, line2 = utils.fit_address_lines(self.street, self.street2 or '',
                                                limits['addressLine1'])

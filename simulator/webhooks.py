@@ -45,7 +45,8 @@ def fulfillment(order):
 
 
 def stock_availability(product_uids, overrides):
-    """Availability rows per stock region; `overrides[(uid, region)]` beats 'in-stock'."""
+    """Availability rows per stock region of a stock webhook; `overrides[(uid, region)]` beats
+    'in-stock' (the Stock API's answer is `ApiHandlers._stock`)."""
     return [{'productUid': uid,
              'availability': [{'stockRegionUid': region,
                                'status': overrides.get((uid, region), 'in-stock')}
@@ -81,9 +82,11 @@ def build_event(event_type, order=None, template=None, stock_overrides=None, **o
                          status=item['fulfillmentStatus'], comment='', created=now_iso(),
                          **{k: v for k, v in track.items() if k.startswith('fulfillment')})
         elif event_type == 'order_item_tracking_code_updated':
+            # As the docs' example sends it: production* where the table says fulfillment*.
             track = dict((item.get('_fulfillments') or [track])[0])
             event.update(itemReferenceId=item['itemReferenceId'], created=now_iso(),
-                         **track, **production)
+                         **{k: v for k, v in track.items() if not k.startswith('fulfillment')},
+                         **production)
         else:
             shipment = order.get('shipment') or {}
             event.update(minDeliveryDate=shipment.get('minDeliveryDate'),
@@ -93,9 +96,10 @@ def build_event(event_type, order=None, template=None, stock_overrides=None, **o
             uids = list(dict.fromkeys(it['productUid'] for it in order['items']))
         else:
             uids = [v['productUid'] for v in (template or {}).get('variants', [])]
-        availability = stock_availability(uids, stock_overrides or {})
-        # The docs' example says productAvailability, their table productsAvailability.
-        event.update(productsAvailability=availability, productAvailability=availability)
+        # The docs' table says productsAvailability, their example productAvailability: the
+        # example is what Gelato sends; one list, never both (https://dashboard.gelato.com/docs/
+        # webhooks/). Only the three statuses the event documents, no replenishmentDate.
+        event.update(productAvailability=stock_availability(uids, stock_overrides or {}))
     else:
         if template is None:
             raise ValueError(f'{event_type} needs a template')

@@ -1,17 +1,27 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
+import base64
 import contextlib
 import json
 import logging
+import os
+import time
 from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urljoin
 
 from odoo import fields
 from odoo.tests import HttpCase, TransactionCase
+from odoo.tests.common import ChromeBrowser
 
 from odoo.addons.gelato_connector import const
 from odoo.addons.gelato_connector.simulator import GelatoSimulator
 
 API_KEY = 'sim-key-0123456789abcdef'
+# Where the screenshots for the README are written (GELATO_SCREENSHOT_DIR overrides it).
+SCREENSHOT_DIR = Path(
+    os.environ.get('GELATO_SCREENSHOT_DIR')
+    or Path(__file__).resolve().parents[1] / 'static' / 'description' / 'screenshots')
 WEBHOOK_SECRET = 'sim-webhook-secret-fedcba9876543210'
 FORBIDDEN_KEY = 'sim-key-without-access'
 
@@ -204,6 +214,55 @@ class GelatoHttpCase(GelatoOrderMixin, HttpCase):
 
     def _webhook_url(self):
         return f'{self.base_url()}/gelato/webhook'
+
+    def _screenshot(self, url_path, name, login=None, ready=None, actions=(), focus=None):
+        """Save a screenshot of a page as `login` sees it, for the README.
+
+        :param str ready: A JavaScript expression true once the page shows what matters.
+        :param actions: `(expression, ready expression)` pairs run in turn (clicks, tabs).
+        :param str focus: A CSS selector scrolled into view before the shot.
+        """
+        browser = ChromeBrowser(self)
+        with self.allow_requests(browser=browser):
+            try:
+                self.authenticate(login, login, browser=browser)
+                self.env.flush_all()
+                browser.navigate_to(urljoin(self.base_url(), url_path), wait_stop=True)
+                self.assertTrue(browser._wait_ready(ready), f"{url_path} did not load")
+                for expression, done in actions:
+                    browser._websocket_request('Runtime.evaluate',
+                                               params={'expression': expression})
+                    self.assertTrue(browser._wait_ready(done), f"{expression} did nothing")
+                self._wait_network_idle(browser)
+                if focus:
+                    browser._websocket_request('Runtime.evaluate', params={
+                        'expression': f"document.querySelector({json.dumps(focus)})"
+                                      ".scrollIntoView({block: 'center'})"})
+                    time.sleep(0.5)
+                shot = browser._websocket_request('Page.captureScreenshot',
+                                                  params={'format': 'png'}, timeout=30)
+            finally:
+                # As `browser_js` does: the browser first, then the requests it left running.
+                browser.stop()
+                self._wait_remaining_requests()
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOT_DIR / f'{name}.png').write_bytes(base64.b64decode(shot['data']))
+
+    @staticmethod
+    def _wait_network_idle(browser, quiet=2.0, limit=20.0):
+        """Wait until the page has loaded no new resource for `quiet` seconds (lazy bundles
+        such as the portal chatter load after the page itself)."""
+        expression = "performance.getEntriesByType('resource').length"
+        deadline, last, since = time.monotonic() + limit, None, time.monotonic()
+        while time.monotonic() < deadline:
+            answer = browser._websocket_request('Runtime.evaluate', params={
+                'expression': expression, 'returnByValue': True})
+            count = answer['result'].get('value')
+            if count != last:
+                last, since = count, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.2)
 
     def _post_webhook(self, payload, signature=WEBHOOK_SECRET):
         """POST an event to Odoo's webhook as Gelato does; return the stored event."""

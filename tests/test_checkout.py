@@ -99,6 +99,23 @@ class TestCheckout(GelatoHttpCase):
         self.assertEqual(method_type(stored[0]['shipment']['shipmentMethodUid']), 'normal',
                          "Gelato ships it with a standard method")
 
+    def test_a_public_visitor_buys_in_the_browser_and_the_order_reaches_gelato(self):
+        if not self.provider:
+            self.skipTest("payment_demo is not installed")
+        before = self.env['sale.order'].search([]).ids
+        self.start_tour('/shop', 'gelato_guest_buy', timeout=180)
+        order = self.env['sale.order'].search([('id', 'not in', before), ('state', '=', 'sale')])
+        self.assertEqual(len(order), 1)
+        self.assertEqual(order.partner_id.name, "Guest Visitor")
+        self.assertTrue(order._gelato_is_paid())
+        self.env.ref('gelato_connector.ir_cron_gelato_outbox').method_direct_trigger()
+        stored = self._remote_orders_for(order)
+        self.assertEqual(len(stored), 1)
+        self.assertEqual(stored[0]['shippingAddress']['country'], 'BE')
+        self.assertEqual(method_type(stored[0]['shipment']['shipmentMethodUid']), 'normal')
+        self.assertEqual(len([r for r in self.simulator.requests if r['path'].endswith(':quote')]),
+                         1, "one quote for the delivery step")
+
     def test_rating_both_methods_changes_nothing_the_user_chose(self):
         order = self._order()
         order.set_delivery_line(self.carrier_normal, 5.0)

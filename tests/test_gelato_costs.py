@@ -14,7 +14,7 @@ from odoo import fields
 from odoo.tests import tagged
 
 from odoo.addons.gelato_connector import const
-from odoo.addons.gelato_connector.tests.common import GelatoOrderCase
+from odoo.addons.gelato_connector.tests.common import GelatoHttpCase, GelatoOrderCase
 
 
 @tagged('post_install', '-at_install')
@@ -87,8 +87,8 @@ class TestGelatoCosts(GelatoOrderCase):
                 item['price'] / item['amount'], order.currency_id, order.company_id,
                 order.date_order)
             self.assertAlmostEqual(line.purchase_price, expected, places=2)
-            self.assertAlmostEqual(line.margin, line.price_subtotal - expected * line.product_uom_qty,
-                                   places=1)
+            self.assertAlmostEqual(
+                line.margin, line.price_subtotal - expected * line.product_uom_qty, places=1)
         self.assertAlmostEqual(order.gelato_cost_total, record.cost_currency_id._convert(
             receipt['totalInclVat'], order.currency_id, order.company_id, order.date_order),
             places=1)
@@ -205,3 +205,37 @@ class TestGelatoCosts(GelatoOrderCase):
         record.status_since = fields.Datetime.now() - timedelta(hours=2)
         self.env['gelato.order']._cron_check_stuck()
         self.assertTrue(record.is_stuck)
+
+
+@tagged('post_install', '-at_install')
+class TestGelatoCostsScreens(GelatoHttpCase):
+    """The README's screenshots of a Gelato order that stalls, and of a bill of what Gelato
+    charged, as the salesperson and the accountant see them."""
+
+    def test_screenshots_of_a_stuck_order_and_of_gelatos_bill(self):
+        self.simulator.vat_rate = 0.25
+        group = self.env['account.tax.group'].create({'name': "VAT 25%",
+                                                      'company_id': self.company.id})
+        self.env['account.tax'].create({
+            'name': "Purchase VAT 25%", 'amount': 25, 'amount_type': 'percent',
+            'type_tax_use': 'purchase', 'company_id': self.company.id,
+            'tax_group_id': group.id,
+        })
+        if not self.env['account.journal'].search([('type', '=', 'purchase'),
+                                                   ('company_id', '=', self.company.id)]):
+            self.env['account.journal'].create({'name': "Bills", 'code': 'GBIL',
+                                                'type': 'purchase', 'company_id': self.company.id})
+        order = self._confirm_and_send(self._order([(self.small, 2), (self.medium, 1)]))
+        record = order.gelato_order_ids
+        record._gelato_set_status('passed')
+        record.status_since = fields.Datetime.now() - timedelta(days=3)
+        self.env['gelato.order']._cron_check_stuck()
+        self.assertTrue(record.is_stuck)
+        self.assertTrue(record.bill_ids)
+        self._screenshot(
+            f'/odoo/action-gelato_connector.action_gelato_order/{record.id}', 'gelato_order_stuck',
+            login='admin', ready="!!document.querySelector('.o_form_view .alert-warning')")
+        self._screenshot(
+            f'/odoo/action-account.action_move_in_invoice_type/{record.bill_ids[:1].id}',
+            'gelato_vendor_bill', login='admin',
+            ready="document.querySelectorAll('.o_field_one2many tr.o_data_row').length >= 3")

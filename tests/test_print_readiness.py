@@ -2,26 +2,17 @@
 
 import base64
 import io
-import os
 import struct
 import time
 import zlib
-from pathlib import Path
-from urllib.parse import urljoin
 
 from PIL import Image
 
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
-from odoo.tests.common import ChromeBrowser
 
 from odoo.addons.gelato_connector import print_check
 from odoo.addons.gelato_connector.tests.common import GelatoHttpCase, capture_logs
-
-# Where the screenshots for the README are written (GELATO_SCREENSHOT_DIR overrides it).
-SCREENSHOT_DIR = Path(
-    os.environ.get('GELATO_SCREENSHOT_DIR')
-    or Path(__file__).resolve().parents[1] / 'static' / 'description' / 'screenshots')
 
 # A poster whose print area grows with its size, as Gelato's posters do (mm).
 SIZES = {'S': (300, 400), 'M': (400, 500), 'L': (500, 700)}
@@ -33,7 +24,8 @@ def _b64(data):
 
 def _picture(width, height, fmt='PNG', noise=False):
     """A picture of `width` x `height` pixels in `fmt`, as bytes."""
-    image = Image.effect_noise((width, height), 64) if noise else Image.new('L', (width, height), 200)
+    image = Image.effect_noise((width, height), 64) if noise \
+        else Image.new('L', (width, height), 200)
     if fmt == 'JPEG':
         image = image.convert('RGB')
     buffer = io.BytesIO()
@@ -160,7 +152,8 @@ class TestPrintReadiness(GelatoHttpCase):
                      '3544 × 4725'):
             self.assertIn(word, warnings[0])
         report = self._report()
-        for word in ('72 dpi', '300 dpi', '3544 × 4725', 'Design-Requirements-for-Gelato'):
+        for word in ('72 dpi', '300 dpi', '3544 × 4725', 'Design-Requirements-for-Gelato',
+                     '<strong>Print files:</strong>'):
             self.assertIn(word, report)
         order = self._order([(small, 1)])
         order.action_confirm()
@@ -193,7 +186,7 @@ class TestPrintReadiness(GelatoHttpCase):
         self.assertIn('another shape', warnings[0])
         self.assertIn('33 %', warnings[0])
         self.assertNotIn('dpi', warnings[0])
-        self.assertIn('another shape', self._report())
+        self.assertIn('another shape', self._report().lower())
         order = self._order([(small, 1)])
         order.action_confirm()
         self.assertEqual(order.state, 'sale')
@@ -319,47 +312,9 @@ class TestPrintReadiness(GelatoHttpCase):
         self._override(self.variants['L'], PDF)
         self.env.flush_all()
         url = f'/odoo/action-product.product_template_action/{self.sized.id}'
-        self._screenshot(url, 'print_readiness', login='admin',
-                         ready="!!document.querySelector('.o_gelato_print_check table')")
-
-    def _screenshot(self, url_path, name, login=None, ready=None):
-        """Save a screenshot of a backend page, as `login` sees it, once `ready` is true, with
-        the print file report scrolled into view (the Sales tab, where the Gelato section is)."""
-        browser = ChromeBrowser(self)
-        with self.allow_requests(browser=browser):
-            try:
-                self.authenticate(login, login, browser=browser)
-                self.env.flush_all()
-                browser.navigate_to(urljoin(self.base_url(), url_path), wait_stop=True)
-                self.assertTrue(browser._wait_ready("!!document.querySelector('a[name=sales]')"),
-                                f"{url_path} did not load")
-                browser._websocket_request('Runtime.evaluate', params={
-                    'expression': "document.querySelector('a[name=sales]').click()"})
-                self.assertTrue(browser._wait_ready(ready), "the print file report is not shown")
-                self._wait_network_idle(browser)
-                browser._websocket_request('Runtime.evaluate', params={
-                    'expression': "document.querySelector('.o_gelato_print_check')"
-                                  ".scrollIntoView({block: 'center'})"})
-                time.sleep(0.5)
-                shot = browser._websocket_request('Page.captureScreenshot',
-                                                  params={'format': 'png'}, timeout=30)
-            finally:
-                browser.stop()
-                self._wait_remaining_requests()
-        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-        (SCREENSHOT_DIR / f'{name}.png').write_bytes(base64.b64decode(shot['data']))
-
-    @staticmethod
-    def _wait_network_idle(browser, quiet=2.0, limit=20.0):
-        """Wait until the page has loaded no new resource for `quiet` seconds."""
-        expression = "performance.getEntriesByType('resource').length"
-        deadline, last, since = time.monotonic() + limit, None, time.monotonic()
-        while time.monotonic() < deadline:
-            answer = browser._websocket_request('Runtime.evaluate', params={
-                'expression': expression, 'returnByValue': True})
-            count = answer['result'].get('value')
-            if count != last:
-                last, since = count, time.monotonic()
-            elif time.monotonic() - since >= quiet:
-                return
-            time.sleep(0.2)
+        self._screenshot(
+            url, 'print_readiness', login='admin',
+            ready="!!document.querySelector('a[name=sales]')",
+            actions=[("document.querySelector('a[name=sales]').click()",
+                      "!!document.querySelector('.o_gelato_print_check table')")],
+            focus='.o_gelato_print_check')

@@ -262,6 +262,34 @@ class TestSimulator(TransactionCase):
         methods = self._ok('GET', '/shipment/v1/shipment-methods', params={'country': 'US'})
         self._assert_shape(methods, example('shipment_methods_response')['body'], 'methods')
 
+    def test_webhook_payloads_carry_the_fields_of_gelatos_examples(self):
+        """https://dashboard.gelato.com/docs/webhooks/: each event the simulator sends has the
+        fields of Gelato's example of that event, in the example's names (`productAvailability`,
+        `production*` of the tracking event)."""
+        order = self._create(self._order_body())
+        self.simulator.set_order_status(order['id'], 'shipped')
+        tshirt = SEED_TEMPLATE_IDS['tshirt']
+        for name, order_id in (
+                ('webhook_order_status_updated', order['id']),
+                ('webhook_order_item_status_updated', order['id']),
+                ('webhook_order_item_tracking_code_updated', order['id']),
+                ('webhook_order_delivery_estimate_updated', order['id']),
+                ('webhook_catalog_product_stock_availability_updated', order['id']),
+                ('webhook_store_product_created', None), ('webhook_store_product_updated', None),
+                ('webhook_store_product_deleted', None),
+                ('webhook_store_product_template_created', None),
+                ('webhook_store_product_template_updated', None),
+                ('webhook_store_product_template_deleted', None)):
+            with self.subTest(example=name):
+                documented = example(name)['body']
+                payload = self.simulator.build_event(documented['event'], order_id,
+                                                     template_id=tshirt)
+                self._assert_shape(payload, documented, documented['event'])
+                if documented['event'] == 'order_item_tracking_code_updated':
+                    self.assertNotIn('fulfillmentCountry', payload)
+                if documented['event'].startswith('catalog_'):
+                    self.assertNotIn('productsAvailability', payload)
+
     def test_too_many_products_is_gelatos_own_error_answer(self):
         """https://dashboard.gelato.com/docs/products/stock/region-availability/: the error
         example, word for word, for 273 products."""

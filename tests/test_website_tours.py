@@ -1,20 +1,10 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
-import base64
-import os
-import time
-from pathlib import Path
-from urllib.parse import urljoin
 
 from odoo.tests import tagged
-from odoo.tests.common import ChromeBrowser, JsonRpcException
+from odoo.tests.common import JsonRpcException
 
 from odoo.addons.gelato_connector.tests.common import WEBHOOK_SECRET, GelatoHttpCase
-
-# Where the screenshots for the README are written (GELATO_SCREENSHOT_DIR overrides it).
-SCREENSHOT_DIR = Path(
-    os.environ.get('GELATO_SCREENSHOT_DIR')
-    or Path(__file__).resolve().parents[1] / 'static' / 'description' / 'screenshots')
 
 
 @tagged('post_install', '-at_install')
@@ -56,41 +46,6 @@ class TestWebshop(GelatoHttpCase):
             'product_template_id': product.product_tmpl_id.id, 'product_id': product.id,
             'quantity': 1,
         })
-
-    def _screenshot(self, url_path, name, login=None, ready=None):
-        """Save a screenshot of a page, as `login` sees it, for the README."""
-        browser = ChromeBrowser(self)
-        with self.allow_requests(browser=browser):
-            try:
-                self.authenticate(login, login, browser=browser)
-                self.env.flush_all()
-                browser.navigate_to(urljoin(self.base_url(), url_path), wait_stop=True)
-                self.assertTrue(browser._wait_ready(ready), f"{url_path} did not load")
-                self._wait_network_idle(browser)
-                shot = browser._websocket_request('Page.captureScreenshot',
-                                                  params={'format': 'png'}, timeout=30)
-            finally:
-                # As `browser_js` does: the browser first, then the requests it left running.
-                browser.stop()
-                self._wait_remaining_requests()
-        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-        (SCREENSHOT_DIR / f'{name}.png').write_bytes(base64.b64decode(shot['data']))
-
-    @staticmethod
-    def _wait_network_idle(browser, quiet=2.0, limit=20.0):
-        """Wait until the page has loaded no new resource for `quiet` seconds (lazy bundles
-        such as the portal chatter load after the page itself)."""
-        expression = "performance.getEntriesByType('resource').length"
-        deadline, last, since = time.monotonic() + limit, None, time.monotonic()
-        while time.monotonic() < deadline:
-            answer = browser._websocket_request('Runtime.evaluate', params={
-                'expression': expression, 'returnByValue': True})
-            count = answer['result'].get('value')
-            if count != last:
-                last, since = count, time.monotonic()
-            elif time.monotonic() - since >= quiet:
-                return
-            time.sleep(0.2)
 
     # --- over HTTP ------------------------------------------------------------------------------
 

@@ -8,3 +8,4 @@ def migrate(cr, version):
     env = api.Environment(cr, SUPERUSER_ID, {})
     upgrade_steps.migrate_legacy_orders(env)
     upgrade_steps.rename_gelato_carriers(env)
+    upgrade_steps.mark_templates_for_resync(env)

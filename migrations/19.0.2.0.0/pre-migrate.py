@@ -4,3 +4,4 @@ from odoo.addons.gelato_connector import upgrade_steps
 
 def migrate(cr, version):
     upgrade_steps.snapshot_legacy_orders(cr)
+    upgrade_steps.drop_event_id_index(cr)

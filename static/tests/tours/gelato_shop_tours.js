@@ -129,3 +129,39 @@ registry.category("web_tour.tours").add("gelato_shop_buy_standard", {
         ...tourUtils.payWithDemo(),
     ],
 });
+
+/**
+ * A visitor who never logged in buys a Gelato poster: address as a guest, the delivery method
+ * proposed (standard) after both Gelato methods showed their price, the demo payment.
+ */
+registry.category("web_tour.tours").add("gelato_guest_buy", {
+    url: "/shop",
+    steps: () => [
+        ...tourUtils.searchProduct("Gelato Tour Poster", { select: true }),
+        {
+            content: "Add the poster to the cart",
+            trigger: "#product_detail form #add_to_cart",
+            run: "click",
+        },
+        tourUtils.goToCart(),
+        tourUtils.goToCheckout(),
+        ...tourUtils.fillAdressForm({
+            name: "Guest Visitor",
+            phone: "+32 2 555 12 12",
+            email: "guest.visitor@example.com",
+            street: "Rue de la Loi 16",
+            city: "Brussels",
+            zip: "1000",
+        }, true),
+        {
+            content: "Standard delivery is the method proposed",
+            trigger: 'li[name="o_delivery_method"]:has(input:checked) label:contains(Standard Delivery)',
+        },
+        {
+            content: "Express delivery shows its price too",
+            trigger: 'li[name="o_delivery_method"]:has(input:not(:checked)):has(label:contains(Express Delivery)) .o_wsale_delivery_price_badge .oe_currency_value',
+        },
+        tourUtils.confirmOrder(),
+        ...tourUtils.payWithDemo(),
+    ],
+});
