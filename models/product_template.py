@@ -465,7 +465,8 @@ class ProductTemplate(models.Model):
             'archived': archived,
             'images_added': images_added,
             'images_removed': images_removed,
-            'missing_images': self.gelato_image_ids.filtered(lambda i: not i.file_size).mapped('name'),
+            'missing_images': self.gelato_image_ids.filtered(
+                lambda i: not i.file_size).mapped('name'),
             'unpublished': was_published and not self.is_published,
             'description_updated': description_updated,
         }

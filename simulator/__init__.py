@@ -1,4 +1,4 @@
-"""Gelato API simulator (standard library, werkzeug, requests and jsonschema only; never imports odoo).
+"""Gelato API simulator: standard library, werkzeug, requests and jsonschema only (no Odoo).
 
 In-process: ``GelatoSimulator(api_keys=('sim-key',)).start()``; standalone: ``python -m simulator``.
 """

@@ -164,6 +164,26 @@ class TestHardening(GelatoOrderCase):
         self.assertTrue(events[0].next_retry_at, "retried later")
         self.assertEqual(str(order.gelato_max_delivery_date), '2031-01-03')
 
+    def test_a_poisoned_template_leaves_the_others_synchronized(self):
+        mug = self._gelato_product('tpl-mug', [('Size', ['11oz', '15oz'])])
+        (self.poster | mug)._gelato_schedule_resync()
+        self.simulator.remove_template('tpl-poster')  # Gelato answers 404 for this one
+        self.simulator.make_template('tpl-mug', [('Size', ['11oz', '15oz', '20oz'])])
+        self.env['product.template']._cron_gelato_template_sync()
+        self.assertEqual(self.poster.gelato_template_state, 'sync_failed')
+        self.assertEqual(mug.gelato_template_state, 'synced')
+        self.assertEqual(mug.product_variant_count, 3)
+
+    def test_a_poisoned_variant_leaves_the_other_costs_refreshed(self):
+        (self.small | self.medium | self.large).standard_price = 0
+        self.small.gelato_product_uid = 'sim_unknown_to_gelato'  # Gelato answers 404
+        with capture_logs() as logs:
+            self.env['product.product']._cron_gelato_refresh_costs()
+        self.assertEqual(self.small.standard_price, 0)
+        self.assertGreater(self.medium.standard_price, 0)
+        self.assertGreater(self.large.standard_price, 0)
+        self.assertIn('1 errors', logs.text)
+
     def test_a_company_with_gelato_ticked_but_no_key_is_skipped_not_an_abort(self):
         other = self.env['res.company'].create({'name': "Keyless Co", 'gelato_enabled': True})
         self.assertFalse(other.sudo().gelato_api_key)
