@@ -159,6 +159,28 @@ class GelatoOrderMixin(GelatoSetupMixin):
         self.small, self.medium, self.large = self.poster.product_variant_ids.sorted(
             lambda p: ['S', 'M', 'L'].index(p.product_template_attribute_value_ids.name))
 
+    @classmethod
+    def _portal_user(cls, login, name, email):
+        """A portal customer (password = login) with a complete address in Berlin."""
+        user = cls.env['res.users'].create({
+            'name': name, 'login': login, 'password': login, 'email': email,
+            'group_ids': [(6, 0, [cls.env.ref('base.group_portal').id])],
+        })
+        user.partner_id.write({
+            'street': 'Unter den Linden 5', 'city': 'Berlin', 'zip': '10117',
+            'country_id': cls.env.ref('base.de').id, 'phone': '+49 30 1234567',
+        })
+        return user
+
+    @classmethod
+    def _enable_demo_payment(cls):
+        """Odoo's demo payment provider, published for the company (None when not installed)."""
+        provider = cls.env.ref('payment.payment_provider_demo', raise_if_not_found=False)
+        if provider:
+            provider.sudo().write({'state': 'test', 'is_published': True,
+                                   'company_id': cls.company.id})
+        return provider
+
     def _gelato_product(self, ref, options, areas=('front',), images=True):
         self.simulator.make_template(ref, options, print_areas=areas)
         product = self.env['product.template'].create({

@@ -28,19 +28,9 @@ class TestCheckout(GelatoHttpCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.website = cls.env['website'].get_current_website()
-        cls.shopper = cls.env['res.users'].create({
-            'name': "Katherine Johnson", 'login': 'gelato_buyer', 'password': 'gelato_buyer',
-            'email': 'katherine@example.com',
-            'group_ids': [Command.set([cls.env.ref('base.group_portal').id])],
-        })
-        cls.shopper.partner_id.write({
-            'street': 'Unter den Linden 5', 'city': 'Berlin', 'zip': '10117',
-            'country_id': cls.env.ref('base.de').id, 'phone': '+49 30 1234567',
-        })
-        cls.provider = cls.env.ref('payment.payment_provider_demo', raise_if_not_found=False)
-        if cls.provider:
-            cls.provider.sudo().write({'state': 'test', 'is_published': True,
-                                       'company_id': cls.company.id})
+        cls.shopper = cls._portal_user('gelato_buyer', "Katherine Johnson",
+                                       'katherine@example.com')
+        cls.provider = cls._enable_demo_payment()
 
     def setUp(self):
         super().setUp()

@@ -211,14 +211,7 @@ class TestRights(GelatoHttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.portal = cls.env['res.users'].create({
-            'name': "Pat Portal", 'login': 'gelato_portal', 'password': 'gelato_portal',
-            'email': 'pat@example.com',
-            'group_ids': [Command.set([cls.env.ref('base.group_portal').id])],
-        })
-        cls.portal.partner_id.write({
-            'street': 'Unter den Linden 5', 'city': 'Berlin', 'zip': '10117',
-            'country_id': cls.env.ref('base.de').id})
+        cls.portal = cls._portal_user('gelato_portal', "Pat Portal", 'pat@example.com')
 
     def test_portal_user_rpc_to_each_action_makes_no_request_to_gelato(self):
         order = self._confirm_and_send(self._order(partner=self.portal.partner_id))

@@ -15,22 +15,11 @@ class TestWebshop(GelatoHttpCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.website = cls.env['website'].get_current_website()
-        cls.shopper = cls.env['res.users'].create({
-            'name': "Grace Hopper", 'login': 'gelato_shopper', 'password': 'gelato_shopper',
-            'email': 'grace@example.com',
-            'group_ids': [(6, 0, [cls.env.ref('base.group_portal').id])],
-        })
-        cls.shopper.partner_id.write({
-            'street': 'Unter den Linden 5', 'city': 'Berlin', 'zip': '10117',
-            'country_id': cls.env.ref('base.de').id, 'phone': '+49 30 1234567',
-        })
+        cls.shopper = cls._portal_user('gelato_shopper', "Grace Hopper", 'grace@example.com')
         cls.regular_product.product_tmpl_id.write({
             'name': "Studio Mug", 'is_published': True, 'website_sequence': 1,
         })
-        provider = cls.env.ref('payment.payment_provider_demo', raise_if_not_found=False)
-        if provider:
-            provider.sudo().write({'state': 'test', 'is_published': True,
-                                   'company_id': cls.company.id})
+        cls._enable_demo_payment()
 
     def setUp(self):
         super().setUp()
