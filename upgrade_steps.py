@@ -154,6 +154,12 @@ def migrate_legacy_orders(env):
         cron = env.ref(xmlid, raise_if_not_found=False)
         if cron and cron.code != code:
             cron.sudo().write({'model_id': env['ir.model']._get_id('gelato.order'), 'code': code})
+    outbox = env.ref('gelato_connector.ir_cron_gelato_outbox', raise_if_not_found=False)
+    if outbox:
+        outbox.sudo().priority = 1
+    # Stuck orders are measured from the last status change: the migrated ones from the last
+    # time Gelato was heard of.
+    created.filtered(lambda o: not o.status_since).write({'status_since': fields.Datetime.now()})
     _drop_legacy_tables(cr)
     _logger.info("Gelato upgrade: %s Gelato order records created", len(created))
     return created

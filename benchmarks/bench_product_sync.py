@@ -19,6 +19,7 @@ import functools
 import io
 import os
 import pstats
+import statistics
 import sys
 import time
 import tracemalloc
@@ -28,7 +29,9 @@ TARGET_SIZES = (200, 1000)
 TARGET_RATIO = 1.3
 # "Level": from the smallest target size to the largest, the memory ratio grows by at most this.
 MEMORY_LEVEL_TOLERANCE = 1.2
-ROUNDS = 3
+# Rounds per size: each round measures the floor and the sync back to back, and the time ratio
+# is the median of the rounds' ratios, which a change of load on the machine weighs on least.
+ROUNDS = {20: 3, 60: 3, 200: 5, 1000: 5}
 # The phases of a sync reported by --profile, in the order they run.
 PHASES = ('_gelato_fetch_template', '_gelato_prepare_preview', '_gelato_parse_template',
           '_gelato_resolve_attribute_values', '_gelato_set_attribute_lines',
@@ -76,16 +79,18 @@ def main():
                     'name': 'Warm-up', 'type': 'consu', 'gelato_template_ref': f'bench-{size}',
                 }).action_sync_gelato_template_info()
                 # Rounds alternate floor and sync, so that a change of load on the machine
-                # weighs on both alike; the fastest round of each is kept.
+                # weighs on both alike; the table shows the fastest round of each.
                 floors, syncs = [], []
-                for _round in range(ROUNDS):
+                for _round in range(ROUNDS[size]):
                     floors.append(measure_floor(env, cr, template, options))
                     syncs.append(measure_sync(env, cr, f'bench-{size}'))
                 floor = min(floors, key=lambda r: r[0])
                 ours = min(syncs, key=lambda r: r[0])
+                paired = statistics.median(
+                    [s[0] / f[0] for f, s in zip(floors, syncs, strict=True)])
                 peak = measure_sync(env, cr, f'bench-{size}', trace_memory=True)[2]
                 floor_peak = measure_floor(env, cr, template, options, trace_memory=True)[2]
-                rows.append((size, floor[:2] + (floor_peak,), ours[:2] + (peak,)))
+                rows.append((size, floor[:2] + (floor_peak,), ours[:2] + (peak,), paired))
             if args.profile:
                 profile_text = profile_sync(env, cr, f'bench-{sizes[-1]}', sizes[-1])
             cr.rollback()
@@ -95,14 +100,16 @@ def main():
     print(f"{'variants':>8} | {'floor s':>8} {'floor q':>8} {'flr MiB':>8} | {'sync s':>8} "
           f"{'sync q':>8} {'peak MiB':>8} | {'time x':>6} {'query x':>7} {'mem x':>6}")
     ratios = {}
-    for size, floor, ours in rows:
-        ratios[size] = (ours[0] / floor[0], ours[1] / floor[1], ours[2] / floor[2])
+    for size, floor, ours, paired in rows:
+        ratios[size] = (paired, ours[1] / floor[1], ours[2] / floor[2])
         print(f"{size:>8} | {floor[0]:>8.3f} {floor[1]:>8} {floor[2] / 2**20:>8.1f} | "
               f"{ours[0]:>8.3f} {ours[1]:>8} {ours[2] / 2**20:>8.1f} | "
               f"{ratios[size][0]:>6.2f} {ratios[size][1]:>7.2f} {ratios[size][2]:>6.2f}")
-    print(f"time: best of {ROUNDS} runs; memory: peak traced allocations (tracemalloc) of one "
-          f"run; 'mem x' staying level as variants grow means the sync's memory grows like "
-          f"Odoo's own creation, no faster")
+    print(f"seconds: the fastest of {'/'.join(map(str, ROUNDS.values()))} rounds; 'time x': the "
+          f"median of the rounds' ratios (floor and sync measured back to back); memory: peak "
+          f"traced allocations (tracemalloc) of one run; 'mem x' staying level as variants grow "
+          f"means the sync's memory grows like Odoo's own creation, no faster")
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end")
     if profile_text:
         print(profile_text)
     targets = [s for s in TARGET_SIZES if s in ratios]
@@ -134,7 +141,8 @@ def measure_floor(env, cr, template, options, trace_memory=False):
         (a.name, v.name): v for a in attributes for v in a.value_ids
     }
     uids = {
-        tuple(o['value'] for o in variant['variantOptions']): variant['productUid']
+        frozenset((o['name'], o['value']) for o in variant['variantOptions']):
+            variant['productUid']
         for variant in template['variants']
     }
     cr.execute('SAVEPOINT bench')
@@ -151,7 +159,8 @@ def measure_floor(env, cr, template, options, trace_memory=False):
         }) for name, names in options],
     })
     for variant in product.product_variant_ids:
-        key = tuple(v.name for v in variant.product_template_attribute_value_ids)
+        key = frozenset((v.attribute_id.name, v.name)
+                        for v in variant.product_template_attribute_value_ids)
         variant.gelato_product_uid = uids[key]
     env.flush_all()
     elapsed, count = time.perf_counter() - started, cr.sql_log_count - queries

@@ -44,8 +44,6 @@ def main():
     parser.add_argument('--port', type=int, default=8370, help="the simulator's port")
     parser.add_argument('--orders', type=int, default=ORDERS)
     parser.add_argument('--batch', type=int, default=BATCH, help="_cron_reconcile's limit")
-    parser.add_argument('--no-keep-alive', action='store_true',
-                        help="serve the simulator as is (werkzeug closes every connection)")
     args = parser.parse_args()
 
     import odoo
@@ -55,12 +53,7 @@ def main():
     config.parse_config(['-d', args.database, '--addons-path', args.addons_path,
                          '--http-interface', '127.0.0.1', '--log-level', 'warn'])
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import keepalive  # benchmarks/keepalive.py
-
     from simulator import GelatoSimulator
-
-    if not args.no_keep_alive:
-        keepalive.enable()
 
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
     warned = WarningCounter()
@@ -180,11 +173,8 @@ def quiet_left(cr, records, since):
 
 def batches(env, cr, simulator, records, batch):
     """Run _cron_reconcile in bounded batches until no quiet order is left."""
-    import keepalive
-
     from odoo import fields
     from odoo.sql_db import Cursor
-    from simulator import server as simulator_server
 
     commits, other_commits = [0], [0]
     original = Cursor.commit
@@ -270,9 +260,7 @@ def batches(env, cr, simulator, records, batch):
         f"{key} {n} x {total / n * 1000:.1f} ms" for key, (n, total) in by_new_status.items()))
     print(f"  statuses now {by_status}, each as Gelato has it: "
           f"{'yes' if not wrong else f'NO ({len(wrong)} differ)'}")
-    alive = simulator_server._QuietHandler is not keepalive._StockHandler
-    served = 'with keep-alive, see benchmarks/keepalive.py' if alive \
-        else 'as is: werkzeug closes every connection'
+    served = 'keeping connections alive, as Gelato'
     over = f"over {connections} new TCP connection(s), " + (
         f"{len(calls) / connections:.0f} calls per connection" if connections else
         "all of them over the connection opened before (when the orders were sent)")

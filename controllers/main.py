@@ -36,7 +36,13 @@ class GelatoController(http.Controller):
             return self._answer(401, 'unauthorized', "Missing or unknown signature header.")
         if (httprequest.content_length or 0) > const.WEBHOOK_MAX_BYTES:
             return self._answer(413, 'too_large', "The body is larger than 1 MiB.")
-        raw = self._read_body(self._body_stream(httprequest), const.WEBHOOK_MAX_BYTES)
+        # Kept with the request: when a concurrent update makes Odoo replay it, the replay reads
+        # the same bytes (the stream is consumed).
+        environ = httprequest.environ
+        if 'gelato_connector.body' not in environ:
+            environ['gelato_connector.body'] = self._read_body(
+                self._body_stream(httprequest), const.WEBHOOK_MAX_BYTES)
+        raw = environ['gelato_connector.body']
         if raw is None:
             return self._answer(400, 'invalid_body', "The body could not be read.")
         if len(raw) > const.WEBHOOK_MAX_BYTES:

@@ -131,6 +131,9 @@ class GelatoEvent(models.Model):
             })
             return 'duplicate'
         event = self.browse(row[0])
+        # What was just inserted is known: no need to read it back.
+        event._update_cache({'company_id': company.id, 'event_id': event_id,
+                             'event_type': event_type, 'state': 'received', 'attempts': 0})
         event._gelato_process(payload)
         return event.state
 
@@ -363,11 +366,11 @@ class GelatoEvent(models.Model):
     def _cron_gelato_events(self):
         """Retry failed events whose retry is due, and purge old handled ones."""
         auto_commit = not modules.module.current_test
-        due = self.search([
-            ('state', '=', 'failed'), ('next_retry_at', '!=', False),
-            ('next_retry_at', '<=', fields.Datetime.now()),
-        ], limit=200, order='next_retry_at')
-        for event in due:
+        domain = [('state', '=', 'failed'), ('next_retry_at', '!=', False),
+                  ('next_retry_at', '<=', fields.Datetime.now())]
+        due = self.search(domain, limit=200, order='next_retry_at, id')
+        total = self.search_count(domain)
+        for done, event in enumerate(due, start=1):
             try:
                 event._gelato_process()
             except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
@@ -375,8 +378,8 @@ class GelatoEvent(models.Model):
                     raise
                 self.env.cr.rollback()  # still due: the next run takes it again
                 continue
-            if auto_commit:
-                self.env['ir.cron']._commit_progress(1)
+            if self.env['gelato.api.mixin']._gelato_commit_progress(total - done) <= 0:
+                break
         days = int(self.env['ir.config_parameter'].sudo().get_param(
             'gelato_connector.event_retention_days', const.EVENT_RETENTION_DAYS))
         self.search([

@@ -7,6 +7,7 @@ from datetime import timedelta
 from markupsafe import Markup
 
 from odoo import api, fields, models, modules
+from odoo.fields import Domain
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from odoo.addons.gelato_connector import const, utils
@@ -328,30 +329,35 @@ class GelatoOrder(models.Model):
         Fair rotation: the least recently tried come first, so that an order that always fails
         cannot starve the others.
         """
-        due = self.sudo().search([
+        domain = [
             ('state', '=', 'pending'),
             '|', ('next_attempt_at', '=', False), ('next_attempt_at', '<=', fields.Datetime.now()),
-        ], limit=limit, order='next_attempt_at, id')
-        due._gelato_send_pending(progress=True)
+        ]
+        due = self.sudo().search(domain, limit=limit, order='next_attempt_at, id')
+        due._gelato_send_pending(total=self.sudo().search_count(domain))
 
-    def _gelato_send_pending(self, progress=False):
+    def _gelato_send_pending(self, total=None):
         """Send each pending order to Gelato, one order per transaction outside tests.
 
         Each order is locked first (`FOR UPDATE SKIP LOCKED`): two workers never send the same
         order, and the one that finds it locked moves on. A failure of one order is kept on it
         and never stops the others.
 
-        :param bool progress: Whether to report progress to the running scheduled action.
+        :param int total: For the scheduled action: how many orders were due in all (what is
+                          left is reported, so that the action runs again at once).
         """
         self.flush_model(['state'])
-        for order in self:
+        for done, order in enumerate(self, start=1):
             self.env.cr.execute(
                 "SELECT id FROM gelato_order WHERE id = %s AND state = 'pending' "
                 "FOR UPDATE SKIP LOCKED", (order.id,))
             if self.env.cr.fetchone():
                 order.invalidate_recordset()
                 order._gelato_guarded(order._gelato_send_one)
-            self._gelato_commit(progress)
+            if total is None:
+                self._gelato_commit()
+            elif self._gelato_commit_progress(total - done) <= 0:
+                break
 
     def _gelato_guarded(self, method, *args):
         """Run `method` in a savepoint; an unexpected error is kept on the order (and logged),
@@ -369,13 +375,9 @@ class GelatoOrder(models.Model):
                 self.env._("Unexpected error: %s", type(error).__name__), transient=True))
         return None
 
-    def _gelato_commit(self, progress=False, processed=1):
+    def _gelato_commit(self):
         """Commit the work done on one record (outside tests, whose cursor must not commit)."""
-        if modules.module.current_test:
-            return
-        if progress:
-            self.env['ir.cron']._commit_progress(processed)
-        else:
+        if not modules.module.current_test:
             self.env.cr.commit()
 
     def _gelato_send_one(self):
@@ -566,8 +568,8 @@ class GelatoOrder(models.Model):
                 values['quantity'] = remote_item['quantity']
             item = by_reference.pop(reference, None)
             if item:
-                changed = {k: v for k, v in values.items() if v and item[k] != v
-                           and not (k == 'sale_line_id' and item.sale_line_id.id == v)}
+                current = {k: item[k].id if k == 'sale_line_id' else item[k] for k in values}
+                changed = {k: v for k, v in values.items() if v and current[k] != v}
                 if changed:
                     commands.append(fields.Command.update(item.id, changed))
             else:
@@ -841,6 +843,10 @@ class GelatoOrder(models.Model):
 
         :param list[dict] packages: `package_ref`, `tracking_code`, `tracking_url`, `items`.
         """
+        if not packages:
+            if self.status in const.SHIPPED_STATUSES:
+                self._gelato_ship()
+            return
         existing = {p.package_ref: p for p in self.package_ids}
         by_code = {p.tracking_code: p for p in self.package_ids if p.tracking_code}
         for entry in packages:
@@ -951,7 +957,11 @@ class GelatoOrder(models.Model):
             return self.browse(), self.env._(
                 "The event names no valid Gelato order id (reference %(reference)s): nothing "
                 "was changed.", reference=reference or '-')
-        order = self.search(domain + [('gelato_id', '=', gelato_id)], limit=1)
+        # Fetched with what processing reads, in one query.
+        order = self.search_fetch(domain + [('gelato_id', '=', gelato_id)], [
+            'sale_order_id', 'state', 'status', 'reference', 'gelato_id', 'company_id',
+            'is_stuck', 'status_since', 'last_update_at',
+        ], limit=1)
         if order:
             return order, None
         siblings = self.search(domain + [('reference', '=', reference)]) if reference \
@@ -1150,20 +1160,27 @@ class GelatoOrder(models.Model):
 
     @api.model
     def _cron_check_stuck(self, limit=500):
-        """Find the orders that stall, before the customer asks."""
-        orders = self.sudo().search([
-            ('state', '=', 'sent'), ('is_stuck', '=', False),
-            ('status', 'in', list(self._gelato_stuck_hours())),
-        ], limit=limit, order='status_since, id')
-        for order in orders:
+        """Find the orders that stall, before the customer asks: only those whose status has
+        lasted longer than its limit are read."""
+        now = fields.Datetime.now()
+        per_status = [['&', ('status', '=', status),
+                       ('status_since', '<=', now - timedelta(hours=hours))]
+                      for status, hours in self._gelato_stuck_hours().items()]
+        domain = Domain.AND([
+            [('state', '=', 'sent'), ('is_stuck', '=', False)], Domain.OR(per_status)])
+        orders = self.sudo().search(domain, limit=limit, order='status_since, id')
+        total = self.sudo().search_count(domain)
+        for done, order in enumerate(orders, start=1):
             try:
                 with self.env.cr.savepoint():
-                    order._gelato_check_stuck()
+                    order._gelato_check_stuck(now)
             except Exception as error:
                 if isinstance(error, const.RETRYABLE_DB_ERRORS):
                     raise
                 _logger.exception("Stuck check of %s failed", order.reference)
-            self._gelato_commit(progress=True)
+                order.is_stuck = True  # Not read again at every run; shown in the list.
+            if self._gelato_commit_progress(total - done) <= 0:
+                break
 
     # === BUSINESS METHODS: RECONCILIATION === #
 
@@ -1172,12 +1189,14 @@ class GelatoOrder(models.Model):
         """Ask Gelato about open orders that have heard nothing for a while, one order per
         transaction, the quietest first."""
         quiet_since = fields.Datetime.now() - timedelta(hours=const.RECONCILE_AFTER_HOURS)
-        orders = self.sudo().search([
+        domain = [
             ('state', '=', 'sent'), ('gelato_id', '!=', False),
             ('status', 'not in', const.FINAL_STATUSES),
             '|', ('last_update_at', '=', False), ('last_update_at', '<', quiet_since),
-        ], limit=limit, order='last_update_at, id')
-        for order in orders:
+        ]
+        orders = self.sudo().search(domain, limit=limit, order='last_update_at, id')
+        total = self.sudo().search_count(domain)
+        for done, order in enumerate(orders, start=1):
             try:
                 with self.env.cr.savepoint():
                     order._gelato_reconcile_one()
@@ -1189,7 +1208,8 @@ class GelatoOrder(models.Model):
                     raise
                 _logger.exception("Reconciliation of %s failed", order.reference)
                 order.last_update_at = fields.Datetime.now()
-            self._gelato_commit(progress=True)
+            if self._gelato_commit_progress(total - done) <= 0:
+                break
 
     def _gelato_reconcile_one(self):
         """Read the order from Gelato and apply it as the webhook would; for a failed or held

@@ -892,9 +892,10 @@ class ProductTemplate(models.Model):
     def _cron_gelato_template_sync(self, limit=20):
         """Synchronize the products whose Gelato template changed; failures are noted."""
         auto_commit = not modules.module.current_test
-        products = self.search([('gelato_template_state', '=', 'update_pending')], limit=limit,
-                               order='write_date, id')
-        for product in products:
+        domain = [('gelato_template_state', '=', 'update_pending')]
+        products = self.search(domain, limit=limit, order='write_date, id')
+        total = self.search_count(domain)
+        for done, product in enumerate(products, start=1):
             try:
                 with self.env.cr.savepoint():
                     result = product.action_sync_gelato_template_info()
@@ -915,8 +916,8 @@ class ProductTemplate(models.Model):
                 ))
             elif product.gelato_sync_error:
                 product.gelato_sync_error = False
-            if auto_commit:
-                self.env['ir.cron']._commit_progress(1)
+            if auto_commit and self._gelato_commit_progress(total - done) <= 0:
+                break
 
     def _gelato_archive_deleted_template(self):
         """Archive products whose Gelato template was deleted, with a note saying why."""

@@ -24,22 +24,24 @@ class SaleOrder(models.Model):
         'gelato.order', 'sale_order_id', string="Gelato Orders", readonly=True, copy=False,
     )
     gelato_order_count = fields.Integer(compute='_compute_gelato_order_count')
-    # The sale's summary of its Gelato orders (connected orders and reorders each have theirs).
+    # The sale's summary of its Gelato orders (connected orders and reorders each have theirs),
+    # computed when read: a webhook changes one Gelato order and never has to rewrite (nor lock)
+    # the sale order. The main ones can be searched.
     gelato_order_id = fields.Char(
-        string="Gelato Order", compute='_compute_gelato_summary', store=True,
-        index='btree_not_null',
+        string="Gelato Order", compute='_compute_gelato_summary',
+        search='_search_gelato_order_id',
         help="Gelato's id of the main Gelato order of the sale.",
     )
     gelato_status = fields.Selection(
         string="Gelato Status", selection=const.ORDER_STATUSES, compute='_compute_gelato_summary',
-        store=True,
+        search='_search_gelato_status',
         help="Where the sale stands at Gelato: the status that needs attention if any, else the "
              "least advanced of its Gelato orders.",
     )
     gelato_min_delivery_date = fields.Date(
-        string="Gelato Delivery From", compute='_compute_gelato_summary', store=True)
+        string="Gelato Delivery From", compute='_compute_gelato_summary')
     gelato_max_delivery_date = fields.Date(
-        string="Gelato Delivery Until", compute='_compute_gelato_summary', store=True)
+        string="Gelato Delivery Until", compute='_compute_gelato_summary')
     gelato_outbox_state = fields.Selection(
         string="Gelato Sending",
         selection=[
@@ -47,12 +49,11 @@ class SaleOrder(models.Model):
             ('sent', "Sent"),
             ('error', "Needs attention"),  # refused by Gelato, or not sendable as it is
         ],
-        compute='_compute_gelato_summary', store=True, index='btree_not_null',
+        compute='_compute_gelato_summary', search='_search_gelato_outbox_state',
     )
-    gelato_last_error = fields.Text(
-        string="Last Gelato Error", compute='_compute_gelato_summary', store=True)
+    gelato_last_error = fields.Text(string="Last Gelato Error", compute='_compute_gelato_summary')
     gelato_last_update_at = fields.Datetime(
-        string="Last Heard from Gelato", compute='_compute_gelato_summary', store=True)
+        string="Last Heard from Gelato", compute='_compute_gelato_summary')
     gelato_shipment_method_uid = fields.Char(
         string="Gelato Shipment Method", copy=False, readonly=True,
         help="The Gelato shipment method sent with the order: fixed when the delivery method is "
@@ -111,6 +112,19 @@ class SaleOrder(models.Model):
                 .mapped('last_error') if e) or False
             order.gelato_last_update_at = max(
                 (d for d in active.mapped('last_update_at') if d), default=False)
+
+    def _search_gelato_order_id(self, operator, value):
+        return [('gelato_order_ids', 'any', [('gelato_id', operator, value),
+                                             ('state', 'not in', ('replaced', 'cancel'))])]
+
+    def _search_gelato_status(self, operator, value):
+        """The sales with a current Gelato order in that status (an approximation of the
+        summary, which shows the status that needs attention, else the least advanced)."""
+        return [('gelato_order_ids', 'any', [('status', operator, value),
+                                             ('state', 'not in', ('replaced', 'cancel'))])]
+
+    def _search_gelato_outbox_state(self, operator, value):
+        return [('gelato_order_ids', 'any', [('state', operator, value)])]
 
     @api.depends('gelato_shipment_method_uid', 'carrier_id',
                  'gelato_order_ids.shipment_method_name')

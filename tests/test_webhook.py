@@ -688,8 +688,8 @@ class TestWebhookConcurrency(TransactionCase):
             with self.registry.cursor() as other, mute_logger('odoo.sql_db'):
                 # Another worker holds the order row, changed but not committed yet; the
                 # serialization failure it causes is expected (and logged by the ORM's flush).
-                other.execute("UPDATE sale_order SET client_order_ref = 'other worker' "
-                              "WHERE id = %s", (order_id,))
+                other.execute("UPDATE gelato_order SET last_error = 'other worker' "
+                              "WHERE sale_order_id = %s", (order_id,))
                 thread = threading.Thread(target=self._receive_in_a_worker,
                                           args=(payload, attempts, errors))
                 thread.start()
@@ -702,7 +702,7 @@ class TestWebhookConcurrency(TransactionCase):
                 cr.execute("SELECT state FROM gelato_event WHERE event_id = %s",
                            (payload['id'],))
                 self.assertEqual([row[0] for row in cr.fetchall()], ['processed'])
-                cr.execute("SELECT gelato_status FROM sale_order WHERE id = %s", (order_id,))
+                cr.execute("SELECT status FROM gelato_order WHERE sale_order_id = %s", (order_id,))
                 self.assertEqual(cr.fetchone()[0], 'printed')
         finally:
             with self.registry.cursor() as cr:
