@@ -383,7 +383,8 @@ class TestProductPreview(GelatoCase):
         _params, watch = self._assert_sync_despite_the_picture(
             'tpl-http', 'http://previews.example.com/x.png', 'not https')
         self.assertNotIn('previews.example.com', watch.lookups, "refused before any DNS query")
-        self.assertEqual(set(watch.connects), {'127.0.0.1'}, "only Gelato (the simulator)")
+        # Only Gelato (the simulator), if anything: its connection may be reused (keep-alive).
+        self.assertLessEqual(set(watch.connects), {'127.0.0.1'}, "only Gelato (the simulator)")
 
     def test_private_address_is_refused_without_a_request(self):
         for index, (link, reason) in enumerate((
@@ -398,7 +399,7 @@ class TestProductPreview(GelatoCase):
                 _params, watch = self._assert_sync_despite_the_picture(ref, link, reason)
                 # Only the simulator (the template) was asked for anything; 10.255.255.1 would
                 # have hung until the timeout.
-                self.assertEqual(set(watch.connects), {'127.0.0.1'}, watch.connects)
+                self.assertLessEqual(set(watch.connects), {'127.0.0.1'}, watch.connects)
                 self.assertFalse([h for h in watch.lookups if h != '127.0.0.1'], watch.lookups)
                 self.assertLess(time.monotonic() - started, 3)
 
@@ -481,7 +482,7 @@ class TestProductPreview(GelatoCase):
             with self.subTest(link=link):
                 _params, watch = self._assert_sync_despite_the_picture(
                     f'tpl-parsers-{index}', link, 'malformed link')
-                self.assertEqual(set(watch.connects), {'127.0.0.1'}, "only the simulator")
+                self.assertLessEqual(set(watch.connects), {'127.0.0.1'}, "only the simulator")
                 self.assertFalse([h for h in watch.lookups if h != '127.0.0.1'], watch.lookups)
 
     def test_links_with_a_user_name_or_password_are_refused(self):
@@ -494,7 +495,7 @@ class TestProductPreview(GelatoCase):
             with self.subTest(link=link):
                 params, watch = self._assert_sync_despite_the_picture(
                     f'tpl-userinfo-{index}', link, 'a user name or password')
-                self.assertEqual(set(watch.connects), {'127.0.0.1'}, "only the simulator")
+                self.assertLessEqual(set(watch.connects), {'127.0.0.1'}, "only the simulator")
                 self.assertFalse([h for h in watch.lookups if h != '127.0.0.1'], watch.lookups)
                 self.assertNotIn('s3cr3t-pass', params['message'])
         # Nor is a redirect to such a link followed.
