@@ -7,8 +7,8 @@ from datetime import timedelta
 from markupsafe import Markup
 
 from odoo import api, fields, models, modules
-from odoo.fields import Domain
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.fields import Domain
 
 from odoo.addons.gelato_connector import const, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError
@@ -371,6 +371,9 @@ class GelatoOrder(models.Model):
             if isinstance(error, const.RETRYABLE_DB_ERRORS):
                 raise
             _logger.exception("Gelato order %s: unexpected error", self.reference)
+            # The attempt was rolled back with the savepoint: counted again, so that the backoff
+            # grows and the salesperson hears of it.
+            self.send_attempts += 1
             self._gelato_record_failure(GelatoError(
                 self.env._("Unexpected error: %s", type(error).__name__), transient=True))
         return None
@@ -566,17 +569,19 @@ class GelatoOrder(models.Model):
             }
             if isinstance(remote_item.get('quantity'), int):
                 values['quantity'] = remote_item['quantity']
+            status = utils.clean_str(remote_item.get('fulfillmentStatus'))
             item = by_reference.pop(reference, None)
             if item:
                 current = {k: item[k].id if k == 'sale_line_id' else item[k] for k in values}
                 changed = {k: v for k, v in values.items() if v and current[k] != v}
                 if changed:
                     commands.append(fields.Command.update(item.id, changed))
+                if status:
+                    item._gelato_set_status(status)
             else:
+                if status in const.STATUS_TRANSITIONS[False]:
+                    values['status'] = status
                 commands.append(fields.Command.create(values))
-            status = utils.clean_str(remote_item.get('fulfillmentStatus'))
-            if item and status:
-                item._gelato_set_status(status)
         commands += [fields.Command.delete(item.id) for item in by_reference.values()
                      if not item.gelato_item_id]
         if commands:

@@ -197,7 +197,8 @@ class TestWebhook(GelatoHttpCase):
         self._send('order_item_status_updated', itemReferenceId=str(self.small_line.id),
                    status='printed')
         self.assertEqual(self.small_line.gelato_item_status, 'printed')
-        self.assertFalse(self.medium_line.gelato_item_status)
+        self.assertEqual(self.medium_line.gelato_item_status, 'created',
+                         "as Gelato's create answer said, untouched by the other item's event")
         self._send('order_item_status_updated', itemReferenceId=str(self.small_line.id),
                    status='passed')
         self.assertEqual(self.small_line.gelato_item_status, 'printed', "never backwards")
