@@ -51,6 +51,11 @@ class GelatoController(http.Controller):
             text = raw.decode('utf-8-sig')  # JSON is UTF-8 (RFC 8259)
             payload = utils.loads_json(text)
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            if httprequest.mimetype in ('application/x-www-form-urlencoded',
+                                        'multipart/form-data'):
+                # Odoo parsed the form before the route ran: nothing is left to read.
+                return self._answer(400, 'invalid_json',
+                                    "The body is not JSON: send it as application/json.")
             return self._answer(400, 'invalid_json', "The body is not JSON.")
         if utils.json_depth(payload) > const.WEBHOOK_MAX_DEPTH:
             return self._answer(400, 'invalid_json', "The body nests too deeply.")
