@@ -45,6 +45,7 @@ import threading
 import time
 
 import requests
+from bench_common import synced_product
 
 N = 25
 WARM_UP = 3
@@ -55,8 +56,6 @@ TEMPLATE, BIG_TEMPLATE = 'bench-latency-poster', 'bench-latency-200'
 TARGET_P95 = 2.0
 ARRIVAL_TIMEOUT = 60.0
 POLL = 0.02
-PNG = ('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5E'
-       'rkJggg==')
 OUTBOX_JOB = 'Gelato: send waiting orders'
 
 
@@ -178,20 +177,6 @@ def prepare(env, simulator, count):
         'product': (poster.id, variant.id), 'big': big.id,
         'country': env.ref('base.de').id,
     }
-
-
-def synced_product(env, simulator, ref, options):
-    simulator.make_template(ref, options)
-    product = env['product.template'].search([('gelato_template_ref', '=', ref)], limit=1) \
-        or env['product.template'].create({
-            'name': f'Bench {ref}', 'type': 'consu', 'gelato_template_ref': ref,
-            'list_price': 30.0})
-    result = product.action_sync_gelato_template_info()
-    if result['params']['type'] == 'danger':
-        raise RuntimeError(result['params']['message'])
-    for image in product.gelato_image_ids.filtered(lambda i: not i.datas):
-        image.datas = PNG
-    return product
 
 
 # --- the server ---------------------------------------------------------------------------------

@@ -16,13 +16,13 @@ Nothing is committed: every measurement is rolled back.
 import argparse
 import cProfile
 import functools
-import io
 import os
-import pstats
 import statistics
 import sys
 import time
 import tracemalloc
+
+from bench_common import profile_lines
 
 SIZES = {20: (4, 5), 60: (6, 10), 200: (10, 20), 1000: (25, 40)}  # variants -> Color x Size
 TARGET_SIZES = (200, 1000)
@@ -274,10 +274,8 @@ def profile_sync(env, cr, ref, size):
     profiler.disable()
     cr.execute('ROLLBACK TO SAVEPOINT bench')
     env.invalidate_all()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats('cumulative').print_stats(35)
-    lines.append(f"cProfile of the sync of {size} variants (top 35 by cumulative time):")
-    lines.extend('  ' + line for line in out.getvalue().splitlines() if line.strip())
+    lines.extend(profile_lines(profiler, f"cProfile of the sync of {size} variants", 35,
+                               indent=''))
     return '\n'.join(lines)
 
 

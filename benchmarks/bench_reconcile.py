@@ -18,12 +18,13 @@ Usage: python benchmarks/bench_reconcile.py -d DB --addons-path PATHS [--orders 
 What it creates is committed (the reconciliation commits by design).
 """
 import argparse
-import base64
 import logging
 import os
 import sys
 import time
 from datetime import timedelta
+
+from bench_common import synced_product
 
 ORDERS = 1000
 BATCH = 100
@@ -31,10 +32,6 @@ API_KEY = 'bench-reconcile-key'
 TEMPLATE = 'bench-reconcile'
 # What Gelato did meanwhile, by share of the orders (the rest stays `created`).
 MOVED = (('in_production', 0.3), ('printed', 0.2), ('shipped', 0.1))
-PNG = base64.b64encode(bytes.fromhex(
-    '89504e470d0a1a0a0000000d4948445200000001000000010806000000'
-    '1f15c4890000000d49444154789c6360606060000000050001a5f645400000000049454e44ae426082'
-))
 
 
 def main():
@@ -108,16 +105,8 @@ def prepare(env, simulator, count):
             'street': 'Skovvej 1', 'city': 'Copenhagen', 'zip': '2100',
             'country_id': env.ref('base.dk').id, 'email': 'shop@example.com',
         })
-    simulator.make_template(TEMPLATE, [('Size', ['S', 'M', 'L'])])
-    product = env['product.template'].search([('gelato_template_ref', '=', TEMPLATE)], limit=1) \
-        or env['product.template'].create({
-            'name': 'Bench Reconcile Poster', 'type': 'consu', 'gelato_template_ref': TEMPLATE,
-            'list_price': 30.0})
-    result = product.action_sync_gelato_template_info()
-    if result['params']['type'] == 'danger':
-        raise RuntimeError(result['params']['message'])
-    for image in product.gelato_image_ids.filtered(lambda i: not i.datas):
-        image.datas = PNG
+    product = synced_product(env, simulator, TEMPLATE, [('Size', ['S', 'M', 'L'])],
+                             name='Bench Reconcile Poster')
     variant = product.product_variant_ids[0]
     customer = env['res.partner'].create({
         'name': 'Reconcile Customer', 'street': 'Unter den Linden 5', 'city': 'Berlin',

@@ -20,10 +20,8 @@ The database is prepared (Gelato orders, secret) and committed before the measur
 import argparse
 import collections
 import cProfile
-import io
 import json
 import os
-import pstats
 import random
 import re
 import statistics
@@ -34,6 +32,7 @@ import traceback
 import uuid
 
 import requests
+from bench_common import profile_lines
 
 SECRET = 'bench-webhook-secret'
 SEQUENTIAL = 300
@@ -293,10 +292,7 @@ def profile_receive(database, orders):
         for gelato_id, reference in orders[half:]:
             receive(gelato_id, reference, 'passed')
         profiler.disable()
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats('cumulative').print_stats(30)
-        lines.append(f"  cProfile of {len(orders) - half} deliveries (top 30 by cumulative time):")
-        lines.extend('    ' + line for line in out.getvalue().splitlines() if line.strip())
+        lines.extend(profile_lines(profiler, f"cProfile of {len(orders) - half} deliveries", 30))
         cr.rollback()
     return '\n'.join(lines)
 
@@ -390,10 +386,7 @@ def profile_http(database, orders):
     while pending:
         delivery()
     profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats('cumulative').print_stats(40)
-    lines.append(f"  cProfile of {profiled} delivery requests (top 40 by cumulative time):")
-    lines.extend('    ' + line for line in out.getvalue().splitlines() if line.strip())
+    lines.extend(profile_lines(profiler, f"cProfile of {profiled} delivery requests", 40))
     return '\n'.join(lines)
 
 

@@ -4,6 +4,34 @@ import * as tourUtils from "@website_sale/js/tours/tour_utils";
 
 const GELATO_DM = 'input[name="o_delivery_radio"][data-delivery-type="gelato"]';
 
+/** Find the tour poster, put it in the cart and go to the checkout. */
+function posterToCheckout() {
+    return [
+        ...tourUtils.searchProduct("Gelato Tour Poster", { select: true }),
+        {
+            content: "Add the poster to the cart",
+            trigger: "#product_detail form #add_to_cart",
+            run: "click",
+        },
+        tourUtils.goToCart(),
+        tourUtils.goToCheckout(),
+    ];
+}
+
+/** Standard delivery is the method proposed, and express shows its price too (its rate asked). */
+function standardKeptWhileExpressPriced() {
+    return [
+        {
+            content: "Standard delivery is the method proposed",
+            trigger: 'li[name="o_delivery_method"]:has(input:checked) label:contains(Standard Delivery)',
+        },
+        {
+            content: "Express delivery shows its price too (the rate of the method not chosen)",
+            trigger: 'li[name="o_delivery_method"]:has(input:not(:checked)):has(label:contains(Express Delivery)) .o_wsale_delivery_price_badge .oe_currency_value',
+        },
+    ];
+}
+
 /** A shopper buys a Gelato product with Gelato shipping and the demo payment method. */
 registry.category("web_tour.tours").add("gelato_shop_buy", {
     url: "/shop",
@@ -105,22 +133,8 @@ registry.category("web_tour.tours").add("gelato_mixed_cart", {
 registry.category("web_tour.tours").add("gelato_shop_buy_standard", {
     url: "/shop",
     steps: () => [
-        ...tourUtils.searchProduct("Gelato Tour Poster", { select: true }),
-        {
-            content: "Add the poster to the cart",
-            trigger: "#product_detail form #add_to_cart",
-            run: "click",
-        },
-        tourUtils.goToCart(),
-        tourUtils.goToCheckout(),
-        {
-            content: "Standard delivery is the method proposed",
-            trigger: 'li[name="o_delivery_method"]:has(input:checked) label:contains(Standard Delivery)',
-        },
-        {
-            content: "Express delivery shows its price too (the rate of the method not chosen)",
-            trigger: 'li[name="o_delivery_method"]:has(input:not(:checked)):has(label:contains(Express Delivery)) .o_wsale_delivery_price_badge .oe_currency_value',
-        },
+        ...posterToCheckout(),
+        ...standardKeptWhileExpressPriced(),
         {
             content: "Standard delivery is still the method chosen",
             trigger: 'li[name="o_delivery_method"]:has(input:checked) label:contains(Standard Delivery)',
@@ -137,14 +151,7 @@ registry.category("web_tour.tours").add("gelato_shop_buy_standard", {
 registry.category("web_tour.tours").add("gelato_guest_buy", {
     url: "/shop",
     steps: () => [
-        ...tourUtils.searchProduct("Gelato Tour Poster", { select: true }),
-        {
-            content: "Add the poster to the cart",
-            trigger: "#product_detail form #add_to_cart",
-            run: "click",
-        },
-        tourUtils.goToCart(),
-        tourUtils.goToCheckout(),
+        ...posterToCheckout(),
         ...tourUtils.fillAdressForm({
             name: "Guest Visitor",
             phone: "+32 2 555 12 12",
@@ -153,14 +160,7 @@ registry.category("web_tour.tours").add("gelato_guest_buy", {
             city: "Brussels",
             zip: "1000",
         }, true),
-        {
-            content: "Standard delivery is the method proposed",
-            trigger: 'li[name="o_delivery_method"]:has(input:checked) label:contains(Standard Delivery)',
-        },
-        {
-            content: "Express delivery shows its price too",
-            trigger: 'li[name="o_delivery_method"]:has(input:not(:checked)):has(label:contains(Express Delivery)) .o_wsale_delivery_price_badge .oe_currency_value',
-        },
+        ...standardKeptWhileExpressPriced(),
         tourUtils.confirmOrder(),
         ...tourUtils.payWithDemo(),
     ],
