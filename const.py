@@ -245,6 +245,8 @@ EVENT_HANDLERS = {
     'store_product_template_updated': '_gelato_handle_template_changed',
     'store_product_template_deleted': '_gelato_handle_template_deleted',
 }
+# The events about one Gelato order (`orderId`): the order is read before the event is stored.
+ORDER_EVENTS = frozenset(t for t in EVENT_HANDLERS if t.startswith('order_'))
 # A webhook body larger than this is refused (413).
 WEBHOOK_MAX_BYTES = 1024 * 1024
 # Gelato's events nest a few levels; a body nesting deeper is not one of them (400).

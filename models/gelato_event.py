@@ -9,6 +9,7 @@ from markupsafe import Markup
 from odoo import api, fields, models, modules
 from odoo.exceptions import UserError
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.tools import SQL
 
 from odoo.addons.gelato_connector import const, utils
 
@@ -93,12 +94,18 @@ class GelatoEvent(models.Model):
 
     @api.model
     def _gelato_receive(self, company, payload, raw):
-        """Store an authenticated delivery and process it, once per event id.
+        """Store an authenticated delivery and process it, once per event id, in the request's
+        transaction, which does nothing else.
 
-        The insert is `ON CONFLICT DO NOTHING` on the unique index: when two workers receive the
-        same event at the same moment, the second waits for the first and then records a
-        duplicate. Processing runs in a savepoint: whatever goes wrong, the event is kept as
-        failed (to be retried) and Gelato still gets its 2xx.
+        The happy path is written in as few statements as it can be (one delivery is one
+        webhook request, which Gelato waits for): the order an event is about is read first, the
+        event is inserted already marked as processed, with that order, and the handler runs;
+        the event is written again only when the outcome differs (ignored, or the handler found
+        another order). The insert is `ON CONFLICT DO NOTHING` on the unique index: when two
+        workers receive the same event at the same moment, the second waits for the first and
+        then records a duplicate, before processing anything. When processing fails, the
+        transaction is rolled back (what the handler did, and the event's row) and the event is
+        recorded as failed, to be retried: Gelato still gets its 2xx.
 
         :param res.company company: The company whose webhook secret matched.
         :param dict payload: The decoded body, a dict with `id` and `event`.
@@ -112,33 +119,121 @@ class GelatoEvent(models.Model):
         event_id = utils.clean_identifier(payload.get('id')) or '-'
         event_type = utils.clean_identifier(payload.get('event')) or '-'
         payload, raw = utils.storable_json(payload), utils.storable(raw)
-        self.env.cr.execute("""
-            INSERT INTO gelato_event (company_id, event_id, event_type, payload, state, attempts,
-                                      create_uid, write_uid, create_date, write_date)
-            VALUES (%(company)s, %(event_id)s, %(type)s, %(payload)s, 'received', 0,
-                    %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC')
-            ON CONFLICT (company_id, event_type, event_id) WHERE state != 'duplicate' DO NOTHING
-            RETURNING id
-        """, {'company': company.id, 'event_id': event_id, 'type': event_type, 'payload': raw,
-              'uid': self.env.uid}, log_exceptions=False)
-        # Not logged as a bad query: a serialization failure here means another worker committed
-        # the same event meanwhile, and Odoo retries the request, which then records a duplicate.
+        identity = {'company_id': company.id, 'event_id': event_id, 'event_type': event_type,
+                    'payload': raw}
+        expected = {'state': 'processed', 'attempts': 1, 'processed_at': fields.Datetime.now(),
+                    'summary': self._gelato_summary(payload), 'error': False}
+        if event_type in const.ORDER_EVENTS:
+            expected.update(self._gelato_found_order(company, payload))
+        event = self._gelato_insert(identity, expected)
+        if not event:
+            return self._gelato_record_duplicate(identity)
+        found = {key: expected[key] for key in ('gelato_order_id', 'order_id', 'sale_order_id')
+                 if key in expected}
+        try:
+            outcome = event.with_company(company)._gelato_dispatch(payload, found)
+            # Flushed here, as this event's user (OdooBot for webhooks): what the processing
+            # recomputed (a validated delivery's state...) is written by it, not by the
+            # request's public user.
+            event.env.flush_all()
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            # Another transaction changed the same order meanwhile: not a failure of the event.
+            # Odoo replays the whole request.
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure is kept on the event
+            self.env.cr.rollback()  # the handler's changes go, the event's row with them
+            expected.update(self._gelato_failure_values(event_id, event_type, error, 1))
+            event = self._gelato_insert(identity, expected)
+            if not event:  # another worker took the event meanwhile
+                return self._gelato_record_duplicate(identity)
+            return 'failed'
+        values = {'state': outcome or 'processed', **found}
+        changed = {key: value for key, value in values.items() if expected.get(key) != value}
+        if changed:
+            event.write(changed)
+        return values['state']
+
+    @api.model
+    def _gelato_found_order(self, company, data):
+        """What an order event's record says of the order it is about, when this database knows
+        its Gelato id (read only: adopting an order is the handler's).
+
+        :rtype: dict
+        """
+        gelato_id = utils.gelato_id(data.get('orderId'))
+        order = self.env['gelato.order']._gelato_find_known(company, gelato_id)
+        if not order:
+            return {}
+        return {'gelato_order_id': gelato_id, 'order_id': order.id,
+                'sale_order_id': order.sale_order_id.id}
+
+    @api.model
+    def _gelato_insert(self, identity, values):
+        """Insert a delivery, unless the event is already stored (the unique index).
+
+        :param dict identity: company_id, event_id, event_type, payload.
+        :param dict values: The other columns: state, attempts, processed_at, summary, error,
+                            and what was found (gelato_order_id, order_id, sale_order_id).
+        :return: The event, or an empty recordset when it is a duplicate.
+        :rtype: gelato.event
+        """
+        columns = {
+            **identity,
+            'gelato_order_id': False, 'order_id': False, 'sale_order_id': False,
+            'next_retry_at': False,
+            **{key: values[key] for key in (
+                'state', 'attempts', 'processed_at', 'summary', 'error', 'gelato_order_id',
+                'order_id', 'sale_order_id', 'next_retry_at') if key in values},
+        }
+        columns = {key: value if value is not False else None for key, value in columns.items()}
+        names = list(columns)
+        self.env.cr.execute(SQL(
+            """INSERT INTO gelato_event (%s, create_uid, write_uid, create_date, write_date)
+               VALUES (%s, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
+               ON CONFLICT (company_id, event_type, event_id) WHERE state != 'duplicate'
+               DO NOTHING
+               RETURNING id""",
+            SQL(', ').join(SQL.identifier(name) for name in names),
+            SQL(', ').join(columns[name] for name in names),
+            self.env.uid, self.env.uid,
+        ), log_exceptions=False)
+        # Not logged as a bad query: a serialization failure here means another worker
+        # committed the same event meanwhile, and Odoo retries the request, which then records
+        # a duplicate.
         row = self.env.cr.fetchone()
         if not row:
-            self.create({
-                'company_id': company.id, 'event_id': event_id, 'event_type': event_type,
-                'state': 'duplicate', 'processed_at': fields.Datetime.now(),
-            })
-            return 'duplicate'
+            return self.browse()
         event = self.browse(row[0])
         # What was just inserted is known: no need to read it back.
-        event._update_cache({'company_id': company.id, 'event_id': event_id,
-                             'event_type': event_type, 'state': 'received', 'attempts': 0})
-        event._gelato_process(payload)
-        return event.state
+        event._update_cache({key: values.get(key, False) if key not in identity else identity[key]
+                             for key in ('company_id', 'event_id', 'event_type', 'state',
+                                         'attempts')})
+        return event
+
+    @api.model
+    def _gelato_record_duplicate(self, identity):
+        self.create({
+            'company_id': identity['company_id'], 'event_id': identity['event_id'],
+            'event_type': identity['event_type'], 'state': 'duplicate',
+            'processed_at': fields.Datetime.now(),
+        })
+        return 'duplicate'
+
+    @api.model
+    def _gelato_failure_values(self, event_id, event_type, error, attempts):
+        """Log a failed processing; return what the event keeps of it, with its next retry."""
+        _logger.warning("Gelato event %s (%s) failed: %s", event_id, event_type, error,
+                        exc_info=not isinstance(error, UserError))
+        delay = const.EVENT_RETRY_MINUTES[min(attempts, len(const.EVENT_RETRY_MINUTES)) - 1]
+        return {
+            'state': 'failed', 'error': str(error)[:2000] or type(error).__name__,
+            'next_retry_at': fields.Datetime.now() + timedelta(minutes=delay)
+            if attempts < const.EVENT_MAX_ATTEMPTS else False,
+        }
 
     def _gelato_process(self, payload=None):
-        """Process the events, each in a savepoint, and record the outcome.
+        """Process the events again (retries, *Process again*), each in a savepoint, and record
+        the outcome.
 
         :param dict payload: The decoded body, when the caller already has it.
         """
@@ -153,25 +248,17 @@ class GelatoEvent(models.Model):
                 with self.env.cr.savepoint():
                     outcome = event._gelato_dispatch(data, found)
                     # Flushed here, as this event's user (OdooBot for webhooks): what the
-                    # processing recomputed (a validated delivery's state...) is written by it,
-                    # not by the request's public user.
+                    # processing recomputed is written by it.
                     event.env.flush_all()
                 values.update(state=outcome or 'processed', error=False, next_retry_at=False)
                 values.update(found)
             except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
                 # Another transaction changed the same order meanwhile: not a failure of the
-                # event. Odoo replays the whole request (or the scheduled action runs again).
+                # event. The scheduled action runs again.
                 raise
             except Exception as error:  # noqa: BLE001 - any failure is kept on the event
-                _logger.warning("Gelato event %s (%s) failed: %s", event.event_id,
-                                event.event_type, error, exc_info=not isinstance(error, UserError))
-                delay = const.EVENT_RETRY_MINUTES[
-                    min(values['attempts'], len(const.EVENT_RETRY_MINUTES)) - 1]
-                values.update(
-                    state='failed', error=str(error)[:2000] or type(error).__name__,
-                    next_retry_at=fields.Datetime.now() + timedelta(minutes=delay)
-                    if values['attempts'] < const.EVENT_MAX_ATTEMPTS else False,
-                )
+                values.update(event._gelato_failure_values(
+                    event.event_id, event.event_type, error, values['attempts']))
             event.write(values)
 
     def _gelato_load_payload(self):
@@ -232,6 +319,8 @@ class GelatoEvent(models.Model):
         :return: The record (empty when the event is about an order this database did not send).
         :rtype: gelato.order
         """
+        if found.get('order_id'):  # read with the event (`_gelato_receive`)
+            return self.env['gelato.order'].browse(found['order_id'])
         gelato_id = utils.gelato_id(data.get('orderId'))
         reference = utils.clean_str(data.get('orderReferenceId'))
         if gelato_id:
