@@ -97,15 +97,15 @@ class GelatoEvent(models.Model):
         """Store an authenticated delivery and process it, once per event id, in the request's
         transaction, which does nothing else.
 
-        The happy path is written in as few statements as it can be (one delivery is one
-        webhook request, which Gelato waits for): the order an event is about is read first, the
-        event is inserted already marked as processed, with that order, and the handler runs;
-        the event is written again only when the outcome differs (ignored, or the handler found
-        another order). The insert is `ON CONFLICT DO NOTHING` on the unique index: when two
-        workers receive the same event at the same moment, the second waits for the first and
-        then records a duplicate, before processing anything. When processing fails, the
-        transaction is rolled back (what the handler did, and the event's row) and the event is
-        recorded as failed, to be retried: Gelato still gets its 2xx.
+        The common case costs two statements (one delivery is one webhook request, which
+        Gelato waits for): the event is inserted, already marked as processed, by the statement
+        that reads the order it is about (`_gelato_insert`); then the handler's changes are
+        flushed. The event is written again only when the outcome differs (ignored, or an order
+        found or adopted by the handler). The insert is `ON CONFLICT DO NOTHING` on the unique
+        index: when two workers receive the same event at the same moment, the second waits for
+        the first and then records a duplicate, before processing anything. No savepoint: when
+        processing fails, the transaction is rolled back (what the handler did, and the event's
+        row) and the event is recorded as failed, to be retried; Gelato still gets its 2xx.
 
         :param res.company company: The company whose webhook secret matched.
         :param dict payload: The decoded body, a dict with `id` and `event`.
@@ -123,13 +123,14 @@ class GelatoEvent(models.Model):
                     'payload': raw}
         expected = {'state': 'processed', 'attempts': 1, 'processed_at': fields.Datetime.now(),
                     'summary': self._gelato_summary(payload), 'error': False}
-        if event_type in const.ORDER_EVENTS:
-            expected.update(self._gelato_found_order(company, payload))
-        event = self._gelato_insert(identity, expected)
+        gelato_id = utils.gelato_id(payload.get('orderId')) \
+            if event_type in const.ORDER_EVENTS else None
+        event, order = self._gelato_insert(identity, expected, gelato_id)
         if not event:
             return self._gelato_record_duplicate(identity)
-        found = {key: expected[key] for key in ('gelato_order_id', 'order_id', 'sale_order_id')
-                 if key in expected}
+        found = {'gelato_order_id': gelato_id, 'order_id': order.id,
+                 'sale_order_id': order.sale_order_id.id} if order else {}
+        expected.update(found)
         try:
             outcome = event.with_company(company)._gelato_dispatch(payload, found)
             # Flushed here, as this event's user (OdooBot for webhooks): what the processing
@@ -143,7 +144,7 @@ class GelatoEvent(models.Model):
         except Exception as error:  # noqa: BLE001 - any failure is kept on the event
             self.env.cr.rollback()  # the handler's changes go, the event's row with them
             expected.update(self._gelato_failure_values(event_id, event_type, error, 1))
-            event = self._gelato_insert(identity, expected)
+            event, _order = self._gelato_insert(identity, expected, gelato_id)
             if not event:  # another worker took the event meanwhile
                 return self._gelato_record_duplicate(identity)
             return 'failed'
@@ -154,61 +155,66 @@ class GelatoEvent(models.Model):
         return values['state']
 
     @api.model
-    def _gelato_found_order(self, company, data):
-        """What an order event's record says of the order it is about, when this database knows
-        its Gelato id (read only: adopting an order is the handler's).
+    def _gelato_insert(self, identity, values, gelato_id=None):
+        """Insert a delivery, unless the event is already stored (the unique index); read, in
+        the same statement, the company's Gelato order `gelato_id` names, and link the event to
+        it.
 
-        :rtype: dict
-        """
-        gelato_id = utils.gelato_id(data.get('orderId'))
-        order = self.env['gelato.order']._gelato_find_known(company, gelato_id)
-        if not order:
-            return {}
-        return {'gelato_order_id': gelato_id, 'order_id': order.id,
-                'sale_order_id': order.sale_order_id.id}
-
-    @api.model
-    def _gelato_insert(self, identity, values):
-        """Insert a delivery, unless the event is already stored (the unique index).
+        One statement where a `search_fetch` and an insert would be two: each delivery is a
+        request Gelato waits for (the webhook's latency target). What is read of the order is
+        what `gelato.order._gelato_find_known` fetches, and it is put in the cache as that
+        would.
 
         :param dict identity: company_id, event_id, event_type, payload.
         :param dict values: The other columns: state, attempts, processed_at, summary, error,
-                            and what was found (gelato_order_id, order_id, sale_order_id).
-        :return: The event, or an empty recordset when it is a duplicate.
-        :rtype: gelato.event
+                            next_retry_at (order_id, sale_order_id, gelato_order_id are the
+                            order's).
+        :param str gelato_id: The event's `orderId`, for an order event.
+        :return: The event, or an empty recordset when it is a duplicate; and the order.
+        :rtype: tuple[gelato.event, gelato.order]
         """
-        columns = {
-            **identity,
-            'gelato_order_id': False, 'order_id': False, 'sale_order_id': False,
-            'next_retry_at': False,
-            **{key: values[key] for key in (
-                'state', 'attempts', 'processed_at', 'summary', 'error', 'gelato_order_id',
-                'order_id', 'sale_order_id', 'next_retry_at') if key in values},
-        }
-        columns = {key: value if value is not False else None for key, value in columns.items()}
+        Order = self.env['gelato.order']
+        columns = {**identity, **{key: values[key] for key in (
+            'state', 'attempts', 'processed_at', 'summary', 'error', 'next_retry_at')
+            if key in values}}
         names = list(columns)
+        read = ['id', *Order._GELATO_EVENT_FIELDS]
         self.env.cr.execute(SQL(
-            """INSERT INTO gelato_event (%s, create_uid, write_uid, create_date, write_date)
-               VALUES (%s, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
-               ON CONFLICT (company_id, event_type, event_id) WHERE state != 'duplicate'
-               DO NOTHING
-               RETURNING id""",
-            SQL(', ').join(SQL.identifier(name) for name in names),
-            SQL(', ').join(columns[name] for name in names),
-            self.env.uid, self.env.uid,
+            """WITH known AS (
+                   SELECT %(read)s FROM gelato_order
+                    WHERE company_id = %(company)s AND gelato_id = %(gelato_id)s LIMIT 1
+               ), inserted AS (
+                   INSERT INTO gelato_event (%(names)s, order_id, sale_order_id, gelato_order_id,
+                                             create_uid, write_uid, create_date, write_date)
+                   SELECT %(values)s, known.id, known.sale_order_id, known.gelato_id,
+                          %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
+                     FROM (SELECT 1) AS one LEFT JOIN known ON TRUE
+                   ON CONFLICT (company_id, event_type, event_id) WHERE state != 'duplicate'
+                   DO NOTHING
+                   RETURNING id
+               )
+               SELECT inserted.id, known.* FROM inserted LEFT JOIN known ON TRUE""",
+            read=SQL(', ').join(SQL.identifier(name) for name in read),
+            company=identity['company_id'], gelato_id=gelato_id,
+            names=SQL(', ').join(SQL.identifier(name) for name in names),
+            values=SQL(', ').join(None if columns[name] is False else columns[name]
+                                  for name in names),
+            uid=self.env.uid,
         ), log_exceptions=False)
         # Not logged as a bad query: a serialization failure here means another worker
         # committed the same event meanwhile, and Odoo retries the request, which then records
         # a duplicate.
         row = self.env.cr.fetchone()
         if not row:
-            return self.browse()
+            return self.browse(), Order
         event = self.browse(row[0])
-        # What was just inserted is known: no need to read it back.
-        event._update_cache({key: values.get(key, False) if key not in identity else identity[key]
-                             for key in ('company_id', 'event_id', 'event_type', 'state',
-                                         'attempts')})
-        return event
+        # What was just inserted, and read, is known: no need to read it back.
+        event._update_cache({key: columns.get(key, False) for key in (
+            'company_id', 'event_id', 'event_type', 'state', 'attempts')})
+        order = Order.browse(row[1]) if row[1] else Order
+        if order:
+            order._update_cache(dict(zip(read[1:], row[2:], strict=True)), validate=False)
+        return event, order
 
     @api.model
     def _gelato_record_duplicate(self, identity):

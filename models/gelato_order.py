@@ -29,6 +29,12 @@ class GelatoOrder(models.Model):
     _inherit = ['gelato.api.mixin']
     _description = "Gelato Order"
     _order = 'id desc'
+    # What an event's processing reads of the order it is about: read with the event
+    # (`gelato.event._gelato_insert`) or by `_gelato_find_known`, in one query.
+    _GELATO_EVENT_FIELDS = [
+        'sale_order_id', 'state', 'status', 'reference', 'gelato_id', 'company_id', 'is_stuck',
+        'status_since', 'last_update_at',
+    ]
 
     sale_order_id = fields.Many2one(
         'sale.order', string="Sales Order", required=True, readonly=True, ondelete='cascade',
@@ -993,10 +999,8 @@ class GelatoOrder(models.Model):
         """
         if not gelato_id:
             return self.browse()
-        return self.search_fetch([('company_id', '=', company.id), ('gelato_id', '=', gelato_id)], [
-            'sale_order_id', 'state', 'status', 'reference', 'gelato_id', 'company_id',
-            'is_stuck', 'status_since', 'last_update_at',
-        ], limit=1)
+        return self.search_fetch([('company_id', '=', company.id), ('gelato_id', '=', gelato_id)],
+                                 self._GELATO_EVENT_FIELDS, limit=1)
 
     def _gelato_adopt(self, gelato_id, remote=None):
         """Make a record of a Gelato order that carries this record's reference: a connected

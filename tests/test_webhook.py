@@ -295,6 +295,26 @@ class TestWebhook(GelatoHttpCase):
         event.action_process_again()
         self.assertEqual(event.state, 'processed')
 
+    def test_a_failing_delivery_keeps_nothing_of_its_processing(self):
+        """The processing fails after the status was written (the delivery cannot be validated):
+        the delivery's transaction is rolled back, and only the failed event is kept, linked
+        to its order, with its next retry."""
+        gelato_order = self.order.gelato_order_ids
+        status_before = gelato_order.status
+        self.poster.tracking = 'serial'
+        with mute_logger('odoo.addons.gelato_connector.models.gelato_event'):
+            event = self._status('shipped')
+        self.env.invalidate_all()  # read what the request left in the database
+        self.assertRecordValues(event, [{
+            'state': 'failed', 'attempts': 1, 'order_id': gelato_order.id,
+            'sale_order_id': self.order.id,
+        }])
+        self.assertIn('Lot/Serial', event.error)
+        self.assertTrue(event.next_retry_at)
+        self.assertEqual(gelato_order.status, status_before)
+        self.assertNotEqual(self.order.picking_ids.state, 'done')
+        self.assertNotIn('Gelato shipped', self._chatter())
+
     def test_dashboard_test_notifications_are_ignored(self):
         payload = {
             'id': 'os_test', 'event': 'order_status_updated', 'orderId': '{{MyOrderId}}',
@@ -711,3 +731,53 @@ class TestWebhookConcurrency(TransactionCase):
                 cr.execute("DELETE FROM gelato_order WHERE sale_order_id = %s", (order_id,))
                 cr.execute("DELETE FROM sale_order WHERE id = %s", (order_id,))
                 cr.execute("DELETE FROM res_partner WHERE id = %s", (partner_id,))
+
+
+@tagged('post_install', '-at_install')
+class TestWebhookStatements(TransactionCase):
+    """What one delivery costs the database: Gelato waits for each webhook request."""
+
+    def test_a_delivery_is_stored_with_its_order_in_one_statement_and_applied_in_one(self):
+        partner = self.env['res.partner'].create({'name': "Statement Customer"})
+        sale = self.env['sale.order'].create({'partner_id': partner.id, 'state': 'sale'})
+        order = self.env['gelato.order'].create({
+            'sale_order_id': sale.id, 'reference': 'stmt-ref-1', 'state': 'sent',
+            'gelato_id': 'stmt-order-1', 'status': 'created',
+        })
+        payload = {'id': 'evt-stmt-1', 'event': 'order_status_updated',
+                   'orderId': 'stmt-order-1', 'orderReferenceId': 'stmt-ref-1',
+                   'fulfillmentStatus': 'passed', 'items': []}
+        # Read once and cached, as in a running server: the transaction's time (by the ORM, once
+        # per transaction) and the stuck-order settings (once per server).
+        self.env.cr.now()
+        self.env['gelato.order']._gelato_stuck_hours()
+        self.env.invalidate_all()
+        # The event is inserted, with the order read in the same statement; the order's new
+        # status is the second: no savepoint, no second write of the event.
+        with self.assertQueryCount(2):
+            state = self.env['gelato.event']._gelato_receive(
+                self.env.company, payload, json.dumps(payload))
+            self.env.flush_all()
+        self.assertEqual(state, 'processed')
+        self.env.invalidate_all()
+        event = self.env['gelato.event'].search([('event_id', '=', 'evt-stmt-1')])
+        self.assertRecordValues(event, [{
+            'state': 'processed', 'attempts': 1, 'order_id': order.id, 'sale_order_id': sale.id,
+            'gelato_order_id': 'stmt-order-1', 'summary': 'passed', 'error': False,
+        }])
+        self.assertTrue(event.processed_at)
+        self.assertEqual(order.status, 'passed')
+
+    def test_a_delivery_for_an_order_never_sent_is_written_with_why(self):
+        payload = {'id': 'evt-stmt-2', 'event': 'order_status_updated',
+                   'orderId': 'stmt-unknown', 'orderReferenceId': 'stmt-unknown-ref',
+                   'fulfillmentStatus': 'passed'}
+        state = self.env['gelato.event']._gelato_receive(
+            self.env.company, payload, json.dumps(payload))
+        self.assertEqual(state, 'ignored')
+        event = self.env['gelato.event'].search([('event_id', '=', 'evt-stmt-2')])
+        self.assertRecordValues(event, [{
+            'state': 'ignored', 'attempts': 1, 'order_id': False, 'sale_order_id': False,
+            'gelato_order_id': 'stmt-unknown',
+        }])
+        self.assertIn('did not send', event.error)
