@@ -245,7 +245,7 @@ EVENT_HANDLERS = {
     'store_product_template_updated': '_gelato_handle_template_changed',
     'store_product_template_deleted': '_gelato_handle_template_deleted',
 }
-# The events about one Gelato order (`orderId`): the order is read before the event is stored.
+# The events about one Gelato order (`orderId`): the statement storing the event reads the order.
 ORDER_EVENTS = frozenset(t for t in EVENT_HANDLERS if t.startswith('order_'))
 # A webhook body larger than this is refused (413).
 WEBHOOK_MAX_BYTES = 1024 * 1024

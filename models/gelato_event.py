@@ -162,8 +162,8 @@ class GelatoEvent(models.Model):
 
         One statement where a `search_fetch` and an insert would be two: each delivery is a
         request Gelato waits for (the webhook's latency target). What is read of the order is
-        what `gelato.order._gelato_find_known` fetches, and it is put in the cache as that
-        would.
+        what `gelato.order._gelato_find` fetches (`_GELATO_EVENT_FIELDS`), put in the cache as
+        its `search_fetch` would.
 
         :param dict identity: company_id, event_id, event_type, payload.
         :param dict values: The other columns: state, attempts, processed_at, summary, error,

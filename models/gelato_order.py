@@ -30,7 +30,7 @@ class GelatoOrder(models.Model):
     _description = "Gelato Order"
     _order = 'id desc'
     # What an event's processing reads of the order it is about: read with the event
-    # (`gelato.event._gelato_insert`) or by `_gelato_find_known`, in one query.
+    # (`gelato.event._gelato_insert`) or by `_gelato_find`, in one query.
     _GELATO_EVENT_FIELDS = [
         'sale_order_id', 'state', 'status', 'reference', 'gelato_id', 'company_id', 'is_stuck',
         'status_since', 'last_update_at',
@@ -968,7 +968,9 @@ class GelatoOrder(models.Model):
             return self.browse(), self.env._(
                 "The event names no valid Gelato order id (reference %(reference)s): nothing "
                 "was changed.", reference=reference or '-')
-        order = self._gelato_find_known(company, gelato_id)
+        # Fetched with what processing reads, in one query (as `gelato.event._gelato_insert`).
+        order = self.search_fetch(domain + [('gelato_id', '=', gelato_id)],
+                                  self._GELATO_EVENT_FIELDS, limit=1)
         if order:
             return order, None
         siblings = self.search(domain + [('reference', '=', reference)]) if reference \
@@ -989,18 +991,6 @@ class GelatoOrder(models.Model):
                 "by this database (its metadata does not name it): left untouched.",
                 id=gelato_id, reference=reference)
         return adopted, None
-
-    @api.model
-    def _gelato_find_known(self, company, gelato_id):
-        """The company's record of a Gelato order id, fetched with what an event's processing
-        reads, in one query; nothing is adopted.
-
-        :rtype: gelato.order
-        """
-        if not gelato_id:
-            return self.browse()
-        return self.search_fetch([('company_id', '=', company.id), ('gelato_id', '=', gelato_id)],
-                                 self._GELATO_EVENT_FIELDS, limit=1)
 
     def _gelato_adopt(self, gelato_id, remote=None):
         """Make a record of a Gelato order that carries this record's reference: a connected

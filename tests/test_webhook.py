@@ -3,6 +3,7 @@
 import http.client
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -737,16 +738,25 @@ class TestWebhookConcurrency(TransactionCase):
 class TestWebhookStatements(TransactionCase):
     """What one delivery costs the database: Gelato waits for each webhook request."""
 
+    @staticmethod
+    def _gelato_example(name):
+        """Gelato's own example of an event (tests/data/gelato/, with the page it is from)."""
+        path = os.path.join(os.path.dirname(__file__), 'data', 'gelato', f'{name}.json')
+        with open(path, encoding='utf-8') as file:
+            return json.load(file)['body']
+
     def test_a_delivery_is_stored_with_its_order_in_one_statement_and_applied_in_one(self):
+        """Gelato's `order_status_updated` example (https://dashboard.gelato.com/docs/webhooks/),
+        about an order this database sent, moving it to `passed`."""
         partner = self.env['res.partner'].create({'name': "Statement Customer"})
         sale = self.env['sale.order'].create({'partner_id': partner.id, 'state': 'sale'})
         order = self.env['gelato.order'].create({
             'sale_order_id': sale.id, 'reference': 'stmt-ref-1', 'state': 'sent',
             'gelato_id': 'stmt-order-1', 'status': 'created',
         })
-        payload = {'id': 'evt-stmt-1', 'event': 'order_status_updated',
-                   'orderId': 'stmt-order-1', 'orderReferenceId': 'stmt-ref-1',
-                   'fulfillmentStatus': 'passed', 'items': []}
+        payload = dict(self._gelato_example('webhook_order_status_updated'),
+                       id='evt-stmt-1', orderId='stmt-order-1', orderReferenceId='stmt-ref-1',
+                       fulfillmentStatus='passed', items=[])
         # Read once and cached, as in a running server: the transaction's time (by the ORM, once
         # per transaction) and the stuck-order settings (once per server).
         self.env.cr.now()
@@ -769,9 +779,9 @@ class TestWebhookStatements(TransactionCase):
         self.assertEqual(order.status, 'passed')
 
     def test_a_delivery_for_an_order_never_sent_is_written_with_why(self):
-        payload = {'id': 'evt-stmt-2', 'event': 'order_status_updated',
-                   'orderId': 'stmt-unknown', 'orderReferenceId': 'stmt-unknown-ref',
-                   'fulfillmentStatus': 'passed'}
+        payload = dict(self._gelato_example('webhook_order_status_updated'),
+                       id='evt-stmt-2', orderId='stmt-unknown',
+                       orderReferenceId='stmt-unknown-ref', fulfillmentStatus='passed')
         state = self.env['gelato.event']._gelato_receive(
             self.env.company, payload, json.dumps(payload))
         self.assertEqual(state, 'ignored')
