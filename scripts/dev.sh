@@ -4,6 +4,10 @@
 #   scripts/dev.sh run     set up, then serve Odoo on http://localhost:8069 with the addon and the
 #                          Gelato simulator (http://127.0.0.1:8070)
 #   scripts/dev.sh test    set up, then run the whole test suite (ends with "N passed, N failed")
+#   scripts/dev.sh screenshots
+#                          set up, then run only the tests that take the README's screenshots,
+#                          writing them into static/description/screenshots (a plain `test` run
+#                          writes them to $GELATO_SCREENSHOT_DIR, else a temporary directory)
 #   scripts/dev.sh pytest  set up, then run the same suite with pytest (pytest-odoo)
 #   scripts/dev.sh lint    set up, then run the code checks (pre-commit: ruff, pylint-odoo)
 #   scripts/dev.sh setup   set up only
@@ -224,6 +228,7 @@ ensure_template_db() {
     fi
 }
 
+# The whole suite (GELATO_TEST_TAGS picks some), then the code checks unless --no-lint is given.
 run_tests() {
     ensure_chromium
     ensure_template_db
@@ -239,7 +244,49 @@ run_tests() {
     set -e
     drop_db "$db"
     "$PYTHON" "$REPO/scripts/test_summary.py" "$log" || rc=1
-    run_lint || rc=1
+    [ "${1:-}" = --no-lint ] || run_lint || rc=1
+    return $rc
+}
+
+# The test tags of the tests that take the README's screenshots: the test methods whose body
+# calls self._screenshot(...), found in tests/test_*.py.
+screenshot_test_tags() {
+    "$PYTHON" - "$REPO/tests" <<'PY'
+import ast
+import pathlib
+import sys
+
+tags = []
+for path in sorted(pathlib.Path(sys.argv[1]).glob('test_*.py')):
+    for cls in ast.parse(path.read_text(), str(path)).body:
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        for method in cls.body:
+            if isinstance(method, ast.FunctionDef) and method.name.startswith('test_') and any(
+                    isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == '_screenshot' and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == 'self'
+                    for node in ast.walk(method)):
+                tags.append(f'/gelato_connector:{cls.name}.{method.name}')
+print(','.join(tags))
+PY
+}
+
+# Renew the README's screenshots: only the tests that take them, writing into the repository.
+run_screenshots() {
+    local dir=$REPO/static/description/screenshots tags stamp stale rc=0
+    tags=$(screenshot_test_tags) || die "could not list the screenshot tests"
+    [ -n "$tags" ] || die "no test calls self._screenshot( in $REPO/tests"
+    mkdir -p "$dir"
+    stamp=$(mktemp)
+    say "screenshots into $dir, taken by: ${tags//,/ }"
+    GELATO_TEST_TAGS=$tags GELATO_SCREENSHOT_DIR=$dir run_tests --no-lint || rc=1
+    # A browser test skipped (no Chromium) or failed leaves its picture as it was.
+    stale=$(find "$dir" -maxdepth 1 -name '*.png' ! -newer "$stamp" -printf '%f ')
+    rm -f "$stamp"
+    if [ -n "$stale" ]; then
+        say "not renewed: $stale"; rc=1
+    fi
     return $rc
 }
 
@@ -351,11 +398,12 @@ main() {
     case "$cmd" in
         setup) setup; ensure_template_db; say "ready" ;;
         test) setup; run_tests ;;
+        screenshots) setup; run_screenshots ;;
         pytest) shift; setup; run_pytest "$@" ;;
         lint) setup; run_lint ;;
         run) setup; run_server ;;
         bench) setup; run_benchmarks ;;
-        *) echo "usage: $0 run|test|pytest|lint|setup|bench" >&2; exit 2 ;;
+        *) echo "usage: $0 run|test|screenshots|pytest|lint|setup|bench" >&2; exit 2 ;;
     esac
 }
 main "$@"

@@ -5,6 +5,7 @@ import contextlib
 import json
 import logging
 import os
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -18,10 +19,12 @@ from odoo.addons.gelato_connector import const
 from odoo.addons.gelato_connector.simulator import GelatoSimulator
 
 API_KEY = 'sim-key-0123456789abcdef'
-# Where the screenshots for the README are written (GELATO_SCREENSHOT_DIR overrides it).
+# Where the screenshots are written: $GELATO_SCREENSHOT_DIR, else a temporary directory, so that
+# a test run never rewrites a file of the repository. `scripts/dev.sh screenshots` points it at
+# static/description/screenshots to renew the README's pictures.
 SCREENSHOT_DIR = Path(
     os.environ.get('GELATO_SCREENSHOT_DIR')
-    or Path(__file__).resolve().parents[1] / 'static' / 'description' / 'screenshots')
+    or Path(tempfile.gettempdir()) / 'gelato_screenshots')
 WEBHOOK_SECRET = 'sim-webhook-secret-fedcba9876543210'
 FORBIDDEN_KEY = 'sim-key-without-access'
 
