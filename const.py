@@ -188,6 +188,23 @@ STUCK_ADVICE = {
 
 # === OUTBOX === #
 
+# Where a Gelato order stands in being sent (`gelato.order.state`), key and label alike.
+SENDING_STATES = [
+    ('pending', "Waiting to be sent"),
+    ('sent', "At Gelato"),
+    ('attention', "Needs attention"),  # Gelato refused it, or a check stopped it before sending.
+    ('replaced', "Replaced by a reorder"),
+    ('cancel', "Canceled before sending"),
+]
+# The sending states each state may be reached from (`gelato.order._gelato_set_state`), as
+# `payment.transaction._update_state` lists them: `False` is a record being created.
+SENDING_TRANSITIONS = {
+    'pending': {False, 'pending', 'attention'},
+    'sent': {False, 'pending', 'attention'},
+    'attention': {'pending', 'attention'},
+    'replaced': {'sent'},
+    'cancel': {'pending', 'attention'},
+}
 # Minutes to wait before the next attempt to send an order, by number of failed attempts.
 OUTBOX_BACKOFF_MINUTES = (1, 5, 15, 60, 180, 360)
 # After this many failed attempts, the salesperson gets an activity.

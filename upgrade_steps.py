@@ -5,6 +5,9 @@
 `gelato.order`. Before the new code loads, the old columns are copied aside
 (`snapshot_legacy_orders`); once it is loaded, each order sent by the previous version becomes
 one record (`migrate_legacy_orders`).
+
+19.0.2.1.0: the sending state `error` of `gelato.order` is renamed `attention`
+(`rename_attention_state`).
 """
 import logging
 
@@ -32,6 +35,16 @@ def _columns(cr, table):
 def _drop_legacy_tables(cr):
     cr.execute(SQL("DROP TABLE IF EXISTS %s", SQL(', ').join(
         map(SQL.identifier, (LEGACY_ORDERS, LEGACY_LINES, LEGACY_PICKINGS)))))
+
+
+def rename_attention_state(cr):
+    """19.0.2.1.0: the sending state "Needs attention" has the key `attention` (it was `error`,
+    which said less than its label)."""
+    cr.execute("SELECT 1 FROM information_schema.tables WHERE table_name = 'gelato_order'")
+    if not cr.fetchone():
+        return  # Upgraded from 19.0.1: the Gelato orders are made from the sales afterwards.
+    cr.execute("UPDATE gelato_order SET state = 'attention' WHERE state = 'error'")
+    _logger.info("Gelato orders needing attention renamed: %s", cr.rowcount)
 
 
 def drop_event_id_index(cr):
@@ -107,7 +120,7 @@ def migrate_legacy_orders(env):
         tracking_urls = {pid: (ref, urls) for pid, ref, urls in cr.fetchall()}
     GelatoOrder = env['gelato.order'].sudo()
     created = GelatoOrder
-    states = {'sent': 'sent', 'pending': 'pending', 'error': 'error'}
+    states = {'sent': 'sent', 'pending': 'pending', 'error': 'attention'}
     for row in rows:
         sale = env['sale.order'].browse(row['id']).exists()
         if not sale or GelatoOrder.search_count([('sale_order_id', '=', sale.id)]):

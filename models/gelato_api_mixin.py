@@ -10,6 +10,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from odoo import api, models, modules
+from odoo.exceptions import UserError
 
 from odoo.addons.gelato_connector import const
 from odoo.addons.gelato_connector.exceptions import GelatoError
@@ -181,6 +182,49 @@ class GelatoApiMixin(models.AbstractModel):
                 transient=True,
                 status=response.status_code,
             ) from None
+
+    @api.model
+    def _gelato_run_batch(self, records, process, total=None, on_error=None):
+        """The one loop of the addon's scheduled actions (outbox, reconciliation, stuck check,
+        costs, template sync, event retries): one record per transaction, what remains reported.
+
+        Each record is processed in a savepoint, then committed on its own
+        (`_gelato_commit_progress`, the only commit of the addon). A record that fails is rolled
+        back to its savepoint, logged and handed to `on_error`, and never stops the others; one
+        that meets a concurrent transaction is left for the next run.
+
+        :param records: The records to process, in order.
+        :param process: Called with each record.
+        :param int total: How many records are due in all (`records` may be the first batch of
+                          them); default: `len(records)`.
+        :param on_error: Called with a record and its error after a failure, e.g. to move the
+                         record to the back of the queue.
+        :return: How many records were processed.
+        :rtype: int
+        """
+        total = len(records) if total is None else total
+        done = 0
+        for record in records:
+            done += 1
+            try:
+                with self.env.cr.savepoint():
+                    process(record)
+            except const.RETRYABLE_DB_ERRORS:
+                if modules.module.current_test:
+                    raise
+                self.env.cr.rollback()  # Still due: the next run takes it again.
+                continue
+            except Exception as error:  # noqa: BLE001 - one record never blocks a queue
+                if isinstance(error, UserError):
+                    _logger.info("%s %s skipped: %s", record._name, record.id, error.args[0])
+                else:
+                    _logger.exception("%s %s failed", record._name, record.id)
+                if on_error:
+                    with self.env.cr.savepoint():
+                        on_error(record, error)
+            if self._gelato_commit_progress(total - done) <= 0:
+                break
+        return done
 
     @api.model
     def _gelato_commit_progress(self, remaining):

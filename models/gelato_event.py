@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from markupsafe import Markup
 
-from odoo import api, fields, models, modules
-from odoo.exceptions import UserError
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
@@ -80,8 +80,21 @@ class GelatoEvent(models.Model):
     # === ACTION METHODS === #
 
     def action_process_again(self):
-        """Process failed (or ignored) events again: the "Process again" button."""
-        self.filtered(lambda e: e.state in ('failed', 'ignored'))._gelato_process()
+        """Process failed (or ignored) events again: the "Process again" button, for sales
+        administrators.
+
+        Events are records people read, never edit (no one has write access): what an event
+        says is Gelato's, and its company is the one whose webhook secret it carried.
+
+        :raise AccessError: When the user is not a sales administrator of the events' company.
+        """
+        if not self.env.su and not self.env.user.has_group('sales_team.group_sale_manager'):
+            raise AccessError(self.env._("Only sales administrators can process Gelato events "
+                                         "again."))
+        self.check_access('read')
+        # Processing writes the event and what it is about, as the webhook does (OdooBot): the
+        # user's right to read these events, in their companies, was checked above.
+        self.sudo().filtered(lambda e: e.state in ('failed', 'ignored'))._gelato_process()
         return True
 
     def action_view_payload(self):
@@ -460,21 +473,11 @@ class GelatoEvent(models.Model):
     @api.model
     def _cron_gelato_events(self):
         """Retry failed events whose retry is due, and purge old handled ones."""
-        auto_commit = not modules.module.current_test
         domain = [('state', '=', 'failed'), ('next_retry_at', '!=', False),
                   ('next_retry_at', '<=', fields.Datetime.now())]
         due = self.search(domain, limit=200, order='next_retry_at, id')
-        total = self.search_count(domain)
-        for done, event in enumerate(due, start=1):
-            try:
-                event._gelato_process()
-            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-                if not auto_commit:
-                    raise
-                self.env.cr.rollback()  # still due: the next run takes it again
-                continue
-            if self.env['gelato.api.mixin']._gelato_commit_progress(total - done) <= 0:
-                break
+        self.env['gelato.api.mixin']._gelato_run_batch(
+            due, lambda event: event._gelato_process(), total=self.search_count(domain))
         days = int(self.env['ir.config_parameter'].sudo().get_param(
             'gelato_connector.event_retention_days', const.EVENT_RETENTION_DAYS))
         self.search([

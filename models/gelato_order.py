@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from markupsafe import Markup
 
-from odoo import api, fields, models, modules
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
 
@@ -69,17 +69,12 @@ class GelatoOrder(models.Model):
         help="For a connected order: the order Gelato answered when the sale was sent. For a "
              "reorder: the order it replaces.",
     )
+    # Written only by `_gelato_set_state`, which lists the states each may come from.
     state = fields.Selection(
-        string="Sending",
-        selection=[
-            ('pending', "Waiting to be sent"),
-            ('sent', "At Gelato"),
-            ('error', "Needs attention"),
-            ('replaced', "Replaced by a reorder"),
-            ('cancel', "Canceled before sending"),
-        ],
+        string="Sending", selection=const.SENDING_STATES,
         required=True, default='pending', readonly=True, index=True,
     )
+    # Written only by `_gelato_set_status`, along `const.STATUS_TRANSITIONS`.
     status = fields.Selection(
         string="Gelato Status", selection=const.ORDER_STATUSES, readonly=True, index=True,
     )
@@ -179,9 +174,18 @@ class GelatoOrder(models.Model):
     # === ACTION METHODS === #
 
     def action_send_again(self):
-        """Send the orders again, after what stopped them was fixed: the "Send again" button."""
+        """Hand the orders back to the outbox, after what stopped them was fixed: the "Send
+        again" button. The outbox's scheduled action sends them as soon as this request commits
+        (nothing is sent, nor committed, inside the user's request).
+
+        :return: A notification saying the orders are on their way.
+        :rtype: dict
+        :raise ValidationError: When an order still cannot go to Gelato as it is.
+        """
         self._gelato_check_can_act()
-        for order in self.filtered(lambda o: o.state in ('pending', 'error')):
+        # The outbox is the connector's: the user's rights on the sales were checked above.
+        orders_sudo = self.sudo().filtered(lambda o: o.state in ('pending', 'attention'))
+        for order in orders_sudo:
             sale = order.sale_order_id
             if sale.state != 'sale':
                 raise UserError(self.env._(
@@ -189,10 +193,19 @@ class GelatoOrder(models.Model):
                     order=sale.name))
             if problems := sale._gelato_readiness_problems():
                 raise ValidationError('\n'.join(problems))
-            order.write({'state': 'pending', 'send_attempts': 0,
-                         'next_attempt_at': fields.Datetime.now()})
-        self.filtered(lambda o: o.state == 'pending')._gelato_send_pending()
-        return True
+        orders_sudo._gelato_set_state(
+            'pending', send_attempts=0, next_attempt_at=fields.Datetime.now())
+        if not orders_sudo:
+            return utils.notification('info', self.env._("Gelato"), self.env._(
+                "These orders are already at Gelato: nothing to send."))
+        self._gelato_trigger_outbox()
+        return utils.notification(
+            'info', self.env._("On its way to Gelato"),
+            self.env._("%(orders)s will be sent to Gelato within a few seconds; the order shows "
+                       "it once Gelato has it.",
+                       orders=', '.join(orders_sudo.mapped('reference'))),
+            next_action={'type': 'ir.actions.client', 'tag': 'soft_reload'},
+        )
 
     def action_refresh(self):
         """Ask Gelato for the orders' state now and say what changed: "Ask Gelato now".
@@ -202,7 +215,9 @@ class GelatoOrder(models.Model):
         """
         self._gelato_check_can_act(write=False)
         lines, failed = [], False
-        for order in self.filtered('gelato_id'):
+        # What Gelato says is applied by the connector (items, packages, the delivery): the
+        # user's right to read the sales was checked above.
+        for order in self.sudo().filtered('gelato_id'):
             before = order._gelato_snapshot()
             try:
                 order._gelato_reconcile_one()
@@ -221,16 +236,21 @@ class GelatoOrder(models.Model):
     def action_cancel_at_gelato(self):
         """Cancel these Gelato orders at Gelato: the "Cancel at Gelato" button.
 
+        What follows in Odoo is the same whoever canceled (see `_gelato_after_cancel`): the
+        lines of the order will not be delivered, and the sale is canceled with its delivery when
+        none of its Gelato orders remains.
+
         :raise UserError: With Gelato's words when it refuses.
         """
         self._gelato_check_can_act()
-        self._gelato_cancel_remote()
-        for order in self.filtered(lambda o: o.status == 'canceled'):
-            order._gelato_after_cancel()
+        # Gelato's answer is applied by the connector: the user's right to change the sales was
+        # checked above.
+        self.sudo()._gelato_cancel_remote()
         return True
 
     def action_view_sale_order(self):
         self.ensure_one()
+        self.check_access('read')
         return {
             'type': 'ir.actions.act_window', 'res_model': 'sale.order',
             'res_id': self.sale_order_id.id, 'view_mode': 'form',
@@ -238,6 +258,7 @@ class GelatoOrder(models.Model):
 
     def action_view_bills(self):
         self.ensure_one()
+        self.check_access('read')
         return {
             'type': 'ir.actions.act_window', 'name': self.env._("Gelato Bills"),
             'res_model': 'account.move', 'view_mode': 'list,form',
@@ -246,6 +267,7 @@ class GelatoOrder(models.Model):
 
     def action_view_events(self):
         self.ensure_one()
+        self.check_access('read')
         return {
             'type': 'ir.actions.act_window', 'name': self.env._("Gelato Events"),
             'res_model': 'gelato.event', 'view_mode': 'list,form',
@@ -253,12 +275,37 @@ class GelatoOrder(models.Model):
         }
 
     def _gelato_check_can_act(self, write=True):
-        """Check, before any call leaves, that the user is a salesperson who may act on these
-        orders' sales (buttons can also be called over RPC, by a portal user too)."""
+        """The rights of every Gelato order button, checked before any call leaves: the user is a
+        salesperson who may read these Gelato orders and change (or, for `write=False`, read)
+        their sales. A salesperson limited to their own documents is refused on others' sales.
+        Buttons can also be called over RPC, by a portal user too.
+
+        :raise AccessError: When the user may not.
+        """
         if not self.env.su and not self.env.user.has_group('sales_team.group_sale_salesman'):
             raise AccessError(self.env._("Only salespeople can act on Gelato orders."))
         self.check_access('read')
         self.sale_order_id.check_access('write' if write else 'read')
+
+    # === BUSINESS METHODS: STATE === #
+
+    def _gelato_set_state(self, state, **values):
+        """The one writer of the sending state, as `payment.transaction._update_state`: the
+        records whose state may lead to `state` (`const.SENDING_TRANSITIONS`) move, with
+        `values`; the others are left as they are and logged.
+
+        :param str state: The target sending state.
+        :return: The records that moved.
+        :rtype: gelato.order
+        """
+        allowed = const.SENDING_TRANSITIONS[state]
+        moving = self.filtered(lambda o: o.state in allowed)
+        for order in self - moving:
+            _logger.info("Gelato order %s stays %s (not %s from there)", order.reference,
+                         order.state, state)
+        if moving:
+            moving.write({**values, 'state': state})
+        return moving
 
     # === BUSINESS METHODS: IDENTITY === #
 
@@ -343,27 +390,26 @@ class GelatoOrder(models.Model):
         due._gelato_send_pending(total=self.sudo().search_count(domain))
 
     def _gelato_send_pending(self, total=None):
-        """Send each pending order to Gelato, one order per transaction outside tests.
+        """Send each pending order to Gelato, one order per transaction (`_gelato_run_batch`).
 
         Each order is locked first (`FOR UPDATE SKIP LOCKED`): two workers never send the same
         order, and the one that finds it locked moves on. A failure of one order is kept on it
         and never stops the others.
 
-        :param int total: For the scheduled action: how many orders were due in all (what is
-                          left is reported, so that the action runs again at once).
+        :param int total: How many orders were due in all (what is left is reported, so that the
+                          scheduled action runs again at once).
         """
         self.flush_model(['state'])
-        for done, order in enumerate(self, start=1):
+
+        def send(order):
             self.env.cr.execute(
                 "SELECT id FROM gelato_order WHERE id = %s AND state = 'pending' "
                 "FOR UPDATE SKIP LOCKED", (order.id,))
             if self.env.cr.fetchone():
                 order.invalidate_recordset()
                 order._gelato_guarded(order._gelato_send_one)
-            if total is None:
-                self._gelato_commit()
-            elif self._gelato_commit_progress(total - done) <= 0:
-                break
+
+        self._gelato_run_batch(self, send, total=total)
 
     def _gelato_guarded(self, method, *args):
         """Run `method` in a savepoint; an unexpected error is kept on the order (and logged),
@@ -383,11 +429,6 @@ class GelatoOrder(models.Model):
             self._gelato_record_failure(GelatoError(
                 self.env._("Unexpected error: %s", type(error).__name__), transient=True))
         return None
-
-    def _gelato_commit(self):
-        """Commit the work done on one record (outside tests, whose cursor must not commit)."""
-        if not modules.module.current_test:
-            self.env.cr.commit()
 
     def _gelato_send_one(self):
         """Create the order on Gelato, unless Gelato already has it.
@@ -419,10 +460,9 @@ class GelatoOrder(models.Model):
         except GelatoError as error:
             self._gelato_record_failure(error)
             return False
-        self.write({
-            'gelato_id': utils.clean_str(remote['id']), 'state': 'sent', 'last_error': False,
-            'next_attempt_at': False, 'last_update_at': fields.Datetime.now(),
-        })
+        self._gelato_set_state(
+            'sent', gelato_id=utils.clean_str(remote['id']), last_error=False,
+            next_attempt_at=False, last_update_at=fields.Datetime.now())
         # Gelato has the order: whatever in the rest of its answer cannot be read, the id is kept
         # (the rest is read again at reconciliation).
         try:
@@ -468,10 +508,9 @@ class GelatoOrder(models.Model):
         if error.transient:
             delay = const.OUTBOX_BACKOFF_MINUTES[
                 min(max(self.send_attempts, 1), len(const.OUTBOX_BACKOFF_MINUTES)) - 1]
-            self.write({
-                'state': 'pending', 'last_error': message,
-                'next_attempt_at': fields.Datetime.now() + timedelta(minutes=delay),
-            })
+            self._gelato_set_state(
+                'pending', last_error=message,
+                next_attempt_at=fields.Datetime.now() + timedelta(minutes=delay))
             if self.send_attempts == const.OUTBOX_ALERT_ATTEMPTS:
                 self.sale_order_id._gelato_schedule_activity(self.env._(
                     "Gelato could not be reached %(count)s times for this order; it is still "
@@ -479,10 +518,15 @@ class GelatoOrder(models.Model):
                     count=self.send_attempts, error=message,
                 ))
             return
-        self._gelato_needs_attention(
-            self.env._("Gelato refused the order. Fix it, then press \"Send to Gelato\"."),
-            [message],
-        )
+        if error.status:
+            heading = self.env._(
+                "Gelato refused the order. Fix it, then press \"Send to Gelato\".")
+        else:
+            # Nothing left Odoo: a check of the addon stopped the order.
+            heading = self.env._(
+                "The order was not sent to Gelato: a check found a problem. Fix it, then press "
+                "\"Send to Gelato\".")
+        self._gelato_needs_attention(heading, [message])
 
     def _gelato_needs_attention(self, heading, problems):
         """Keep an order that cannot go to Gelato as it is, with why, for the salesperson: the
@@ -492,7 +536,7 @@ class GelatoOrder(models.Model):
         :param list[str] problems: The reasons, one sentence each.
         """
         message = '\n'.join(problems)
-        self.write({'state': 'error', 'last_error': message, 'next_attempt_at': False})
+        self._gelato_set_state('attention', last_error=message, next_attempt_at=False)
         sale = self.sale_order_id
         sale.message_post(
             body=Markup("%s<br/>%s") % (heading, Markup("<br/>").join(problems)),
@@ -740,7 +784,7 @@ class GelatoOrder(models.Model):
             sale._gelato_notify_customer(delivered=True)
 
     def _gelato_on_canceled(self, previous):
-        self._gelato_after_cancel(by_gelato=True)
+        self._gelato_after_cancel()
 
     def _gelato_on_failed(self, previous):
         # The to-do comes from the stuck check: at once for a failed order, done when it moves.
@@ -763,18 +807,21 @@ class GelatoOrder(models.Model):
             f"{text} {self.env._('Gelato says: %s', self.status_reason)}"
             if self.status_reason else text)
 
-    def _gelato_after_cancel(self, by_gelato=False):
-        """The order is canceled at Gelato: its lines will not ship. When every Gelato order of
-        the sale is canceled, so is the sale (and its delivery); otherwise only the moves of
-        this order's lines are."""
+    def _gelato_after_cancel(self):
+        """The one rule of what a cancellation at Gelato does in Odoo, whoever asked for it
+        (Gelato, the sale's Cancel, the Gelato order's "Cancel at Gelato"): the order's lines
+        will not ship. When no Gelato order of the sale remains, the sale is canceled with its
+        delivery; otherwise only the moves of this order's lines are."""
         sale = self.sale_order_id
-        if by_gelato:
+        if requester := self.env.context.get('gelato_canceled_by'):
+            sale._gelato_note(self.env._("%(order)s was canceled at Gelato, as %(user)s asked.",
+                                         order=self.display_name, user=requester))
+        else:
             sale._gelato_note(self.env._("Gelato canceled %(order)s.", order=self.display_name),
                               self.status_reason)
         active = sale._gelato_active_orders().filtered(lambda o: o.status != 'canceled')
         if not active and sale.state != 'cancel':
-            if by_gelato:
-                sale.with_context(gelato_remote_canceled=True)._action_cancel()
+            sale.with_context(gelato_remote_canceled=True)._action_cancel()
             return
         if active:
             moves = self.sale_line_ids.move_ids.filtered(
@@ -1032,7 +1079,7 @@ class GelatoOrder(models.Model):
             replaced = known.filtered(
                 lambda o: o.state == 'sent' and o.status in ('failed', 'on_hold', 'canceled')
                 and (o.sale_line_ids & record.sale_line_ids or not record.sale_line_ids))
-            replaced.write({'state': 'replaced'})
+            replaced._gelato_set_state('replaced')
             sale._gelato_note(self.env._(
                 "Gelato replaced %(old)s by the reorder %(new)s.",
                 old=', '.join(replaced.mapped('display_name')) or '-',
@@ -1065,6 +1112,22 @@ class GelatoOrder(models.Model):
 
     # === BUSINESS METHODS: CANCELLATION === #
 
+    def _gelato_check_cancelable(self):
+        """Refuse, before any call, to cancel orders whose known status is past what Gelato
+        cancels.
+
+        :raise UserError: Naming the orders and their status.
+        """
+        too_late = self.filtered(lambda o: o.state == 'sent' and o.status
+                                 and o.status not in const.CANCELABLE_STATUSES
+                                 and o.status != 'canceled')
+        if too_late:
+            raise UserError(self.env._(
+                "Gelato cannot cancel %(orders)s any more (status: %(status)s), so the order "
+                "stays confirmed.", orders=', '.join(too_late.mapped('display_name')),
+                status=', '.join(dict.fromkeys(too_late.mapped(
+                    lambda o: dict(const.ORDER_STATUSES)[o.status])))))
+
     def _gelato_cancel_remote(self):
         """Cancel the orders at Gelato, all or none as far as Odoo can tell.
 
@@ -1075,17 +1138,9 @@ class GelatoOrder(models.Model):
         """
         if self.env.context.get('gelato_remote_canceled'):
             return
-        too_late = self.filtered(lambda o: o.state == 'sent' and o.status
-                                 and o.status not in const.CANCELABLE_STATUSES
-                                 and o.status != 'canceled')
-        if too_late:
-            raise UserError(self.env._(
-                "Gelato cannot cancel %(orders)s any more (status: %(status)s), so the order "
-                "stays confirmed.", orders=', '.join(too_late.mapped('display_name')),
-                status=', '.join(dict.fromkeys(too_late.mapped(
-                    lambda o: dict(const.ORDER_STATUSES)[o.status])))))
+        self._gelato_check_cancelable()
         for order in self:
-            if order.state in ('pending', 'error') and not order.gelato_id:
+            if order.state in ('pending', 'attention') and not order.gelato_id:
                 self.env.cr.execute(
                     "SELECT id FROM gelato_order WHERE id = %s FOR UPDATE NOWAIT", (order.id,))
                 try:
@@ -1096,9 +1151,9 @@ class GelatoOrder(models.Model):
                         "confirmed.\n%(reason)s", order=order.reference,
                         reason=error.args[0])) from None
                 if not remote:
-                    order.write({'state': 'cancel', 'next_attempt_at': False})
+                    order._gelato_set_state('cancel', next_attempt_at=False)
                     continue
-                order.write({'gelato_id': remote['id'], 'state': 'sent'})
+                order._gelato_set_state('sent', gelato_id=remote['id'])
             if order.state != 'sent' or order.status == 'canceled':
                 continue
             try:
@@ -1114,9 +1169,10 @@ class GelatoOrder(models.Model):
                     "Gelato did not cancel %(order)s, so the sale stays confirmed.\n%(reason)s",
                     order=order.display_name, reason=error.args[0],
                 )) from None
-            order.write({'status': 'canceled', 'last_update_at': fields.Datetime.now()})
-            order.sale_order_id._gelato_note(self.env._(
-                "%(order)s was canceled on Gelato.", order=order.display_name))
+            # Through the transition table, as a webhook would: a stuck order is no longer stuck,
+            # and what the cancellation does to the sale follows (`_gelato_on_canceled`).
+            order.with_context(gelato_canceled_by=self.env.user.name)._gelato_set_status(
+                'canceled')
 
     # === BUSINESS METHODS: STUCK ORDERS === #
 
@@ -1178,18 +1234,12 @@ class GelatoOrder(models.Model):
         domain = Domain.AND([
             [('state', '=', 'sent'), ('is_stuck', '=', False)], Domain.OR(per_status)])
         orders = self.sudo().search(domain, limit=limit, order='status_since, id')
-        total = self.sudo().search_count(domain)
-        for done, order in enumerate(orders, start=1):
-            try:
-                with self.env.cr.savepoint():
-                    order._gelato_check_stuck(now)
-            except Exception as error:
-                if isinstance(error, const.RETRYABLE_DB_ERRORS):
-                    raise
-                _logger.exception("Stuck check of %s failed", order.reference)
-                order.is_stuck = True  # Not read again at every run; shown in the list.
-            if self._gelato_commit_progress(total - done) <= 0:
-                break
+
+        def flag_failed(order, _error):
+            order.is_stuck = True  # Not read again at every run; shown in the list.
+
+        self._gelato_run_batch(orders, lambda order: order._gelato_check_stuck(now),
+                               total=self.sudo().search_count(domain), on_error=flag_failed)
 
     # === BUSINESS METHODS: RECONCILIATION === #
 
@@ -1204,21 +1254,12 @@ class GelatoOrder(models.Model):
             '|', ('last_update_at', '=', False), ('last_update_at', '<', quiet_since),
         ]
         orders = self.sudo().search(domain, limit=limit, order='last_update_at, id')
-        total = self.sudo().search_count(domain)
-        for done, order in enumerate(orders, start=1):
-            try:
-                with self.env.cr.savepoint():
-                    order._gelato_reconcile_one()
-            except GelatoError as error:
-                _logger.info("Reconciliation of %s skipped: %s", order.reference, error.args[0])
-                order.last_update_at = fields.Datetime.now()  # Rotate: the others come first.
-            except Exception as error:
-                if isinstance(error, const.RETRYABLE_DB_ERRORS):
-                    raise
-                _logger.exception("Reconciliation of %s failed", order.reference)
-                order.last_update_at = fields.Datetime.now()
-            if self._gelato_commit_progress(total - done) <= 0:
-                break
+
+        def rotate(order, _error):
+            order.last_update_at = fields.Datetime.now()  # The others come first next time.
+
+        self._gelato_run_batch(orders, lambda order: order._gelato_reconcile_one(),
+                               total=self.sudo().search_count(domain), on_error=rotate)
 
     def _gelato_reconcile_one(self):
         """Read the order from Gelato and apply it as the webhook would; for a failed or held

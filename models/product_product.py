@@ -4,7 +4,7 @@ import logging
 
 from markupsafe import Markup
 
-from odoo import api, fields, models, modules
+from odoo import api, fields, models
 
 from odoo.addons.gelato_connector import const, print_check, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError
@@ -321,15 +321,13 @@ class ProductProduct(models.Model):
 
     # === BUSINESS METHODS: COSTS === #
 
-    def _gelato_fetch_costs(self, per_record=False):
+    def _gelato_fetch_costs(self):
         """Set each variant's cost to Gelato's base price for one unit.
 
         Prices are asked in the company currency; when Gelato does not price in it, in EUR,
         converted with Odoo's rates. The calls run in parallel, at most
         `const.COST_FETCH_WORKERS` at a time.
 
-        :param bool per_record: Whether to commit each variant's cost on its own (scheduled
-                                action); otherwise each is written in a savepoint.
         :return: The number of costs updated and the errors, one sentence per variant.
         :rtype: tuple[int, list[str]]
         """
@@ -374,8 +372,6 @@ class ProductProduct(models.Model):
                         raise
                     errors.append(f"{product.display_name}: {error}")
                     continue
-                if per_record:
-                    self.env.cr.commit()
                 updated += 1
             pending = retry
         return updated, errors
@@ -410,27 +406,29 @@ class ProductProduct(models.Model):
 
     @api.model
     def _cron_gelato_refresh_costs(self, batch=200):
-        """Refresh the Gelato costs of every company using Gelato, a batch per company, the
-        least recently refreshed first; a company without an API key is skipped with a message,
-        and a product whose cost cannot be written never stops the others."""
-        auto_commit = not modules.module.current_test
-        for company in self.env['res.company'].sudo().search([('gelato_enabled', '=', True)]):
+        """Refresh the Gelato costs of every company using Gelato, a batch per company (one
+        transaction each, `_gelato_run_batch`), the least recently refreshed first; a company
+        without an API key is skipped with a message, and a product whose cost cannot be written
+        never stops the others."""
+
+        def refresh(company):
             if not company.gelato_api_key:
                 _logger.warning("Gelato costs of %s skipped: Gelato is ticked but has no API key.",
                                 company.name)
-                continue
+                return
             products = self.with_company(company).search([
                 ('gelato_product_uid', '!=', False),
                 ('company_id', 'in', [False, company.id]),
             ], limit=batch, order='write_date, id')
             try:
-                updated, errors = products._gelato_fetch_costs(per_record=auto_commit)
+                updated, errors = products._gelato_fetch_costs()
             except GelatoError as error:  # e.g. the key Gelato refuses: the next company goes on.
                 updated, errors = 0, [error.args[0]]
             _logger.info("Gelato costs of %s: %s updated, %s errors", company.name, updated,
                          len(errors))
-            if auto_commit:
-                self.env['ir.cron']._commit_progress(len(products))
+
+        companies = self.env['res.company'].sudo().search([('gelato_enabled', '=', True)])
+        self._gelato_run_batch(companies, refresh)
 
     # === BUSINESS METHODS: AVAILABILITY === #
 

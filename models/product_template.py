@@ -6,7 +6,7 @@ import logging
 
 from markupsafe import Markup
 
-from odoo import _, api, fields, models, modules
+from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Command, Domain
 from odoo.http import request
@@ -891,33 +891,28 @@ class ProductTemplate(models.Model):
     @api.model
     def _cron_gelato_template_sync(self, limit=20):
         """Synchronize the products whose Gelato template changed; failures are noted."""
-        auto_commit = not modules.module.current_test
         domain = [('gelato_template_state', '=', 'update_pending')]
         products = self.search(domain, limit=limit, order='write_date, id')
-        total = self.search_count(domain)
-        for done, product in enumerate(products, start=1):
-            try:
-                with self.env.cr.savepoint():
-                    result = product.action_sync_gelato_template_info()
-                failed = result['params']['type'] == 'danger'
-                reason = result['params']['message']
-            except Exception as error:
-                if isinstance(error, const.RETRYABLE_DB_ERRORS):
-                    raise
-                _logger.exception("Background synchronization of %s failed", product.display_name)
-                failed, reason = True, str(error) or type(error).__name__
-            if failed:
-                # Shown as failed, with why; not retried in a loop (the next change Gelato
-                # announces, or Synchronize, tries again).
-                product.write({'gelato_template_state': 'sync_failed',
-                               'gelato_sync_error': reason})
-                product.message_post(body=Markup("%s<br/>%s") % (
-                    _("The automatic synchronization with Gelato failed."), reason,
-                ))
+
+        def sync(product):
+            result = product.action_sync_gelato_template_info()
+            if result['params']['type'] == 'danger':
+                product._gelato_sync_failed(result['params']['message'])
             elif product.gelato_sync_error:
                 product.gelato_sync_error = False
-            if auto_commit and self._gelato_commit_progress(total - done) <= 0:
-                break
+
+        def failed(product, error):
+            product._gelato_sync_failed(str(error) or type(error).__name__)
+
+        self._gelato_run_batch(products, sync, total=self.search_count(domain), on_error=failed)
+
+    def _gelato_sync_failed(self, reason):
+        """Show a background synchronization as failed, with why; it is not retried in a loop
+        (the next change Gelato announces, or Synchronize, tries again)."""
+        self.write({'gelato_template_state': 'sync_failed', 'gelato_sync_error': reason})
+        self.message_post(body=Markup("%s<br/>%s") % (
+            _("The automatic synchronization with Gelato failed."), reason,
+        ))
 
     def _gelato_archive_deleted_template(self):
         """Archive products whose Gelato template was deleted, with a note saying why."""

@@ -47,7 +47,7 @@ class SaleOrder(models.Model):
         selection=[
             ('pending', "Waiting to be sent"),
             ('sent', "Sent"),
-            ('error', "Needs attention"),  # refused by Gelato, or not sendable as it is
+            ('attention', "Needs attention"),  # refused by Gelato, or not sendable as it is
         ],
         compute='_compute_gelato_summary', search='_search_gelato_outbox_state',
     )
@@ -105,10 +105,10 @@ class SaleOrder(models.Model):
                 (d for d in summary.mapped('min_delivery_date') if d), default=False)
             order.gelato_max_delivery_date = max(
                 (d for d in summary.mapped('max_delivery_date') if d), default=False)
-            order.gelato_outbox_state = 'error' if 'error' in states else \
+            order.gelato_outbox_state = 'attention' if 'attention' in states else \
                 'pending' if 'pending' in states else 'sent' if 'sent' in states else False
             order.gelato_last_error = '\n'.join(
-                e for e in active.filtered(lambda o: o.state in ('pending', 'error'))
+                e for e in active.filtered(lambda o: o.state in ('pending', 'attention'))
                 .mapped('last_error') if e) or False
             order.gelato_last_update_at = max(
                 (d for d in active.mapped('last_update_at') if d), default=False)
@@ -239,7 +239,9 @@ class SaleOrder(models.Model):
                     Markup("<br/>").join(warnings)))
             record = order._gelato_enqueue()
             if order in held:
-                record._gelato_needs_attention(
+                # Whoever confirmed (the shopper's payment, as the public user), the outbox is the
+                # connector's: the order waits there, with why, for the salesperson.
+                record.sudo()._gelato_needs_attention(
                     self.env._("The order is paid but cannot be sent to Gelato yet. Fix it, then "
                                "press \"Send to Gelato\"."),
                     held[order],
@@ -250,7 +252,8 @@ class SaleOrder(models.Model):
         """Send the order's waiting or refused Gelato orders again: "Send to Gelato"."""
         self.env['gelato.order']._gelato_check_can_act()
         self.check_access('write')
-        records = self._gelato_active_orders().filtered(lambda o: o.state in ('pending', 'error'))
+        records = self._gelato_active_orders().filtered(
+            lambda o: o.state in ('pending', 'attention'))
         if not records:
             for order in self.filtered(lambda o: o.state == 'sale' and o._gelato_is_gelato_order()
                                        and not o._gelato_active_orders()):
@@ -268,6 +271,7 @@ class SaleOrder(models.Model):
     def action_view_gelato_orders(self):
         """Open the Gelato orders of the sale."""
         self.ensure_one()
+        self.check_access('read')
         return {
             'type': 'ir.actions.act_window',
             'name': self.env._("Gelato Orders"),
@@ -280,6 +284,7 @@ class SaleOrder(models.Model):
     def action_view_gelato_events(self):
         """Open the Gelato events of the order."""
         self.ensure_one()
+        self.check_access('read')
         return {
             'type': 'ir.actions.act_window',
             'name': self.env._("Gelato Events"),
@@ -290,14 +295,26 @@ class SaleOrder(models.Model):
         }
 
     def _action_cancel(self):
-        """Override of `sale` to cancel the sale's Gelato orders first.
+        """Override of `sale` to cancel the sale's Gelato orders at Gelato, last.
 
-        When Gelato refuses one (production started), the cancellation stops with Gelato's
-        reason and nothing is canceled in Odoo.
+        Who may cancel is checked before anything, and so is whether Gelato still cancels
+        (production started: refused with why, no request). Odoo cancels the sale first: when
+        it cannot, nothing was canceled at Gelato. Then Gelato is asked; when it refuses, the
+        error rolls the whole cancellation back, so Odoo and Gelato agree either way. What
+        Gelato's cancellation does to the sale follows from the Gelato order's status
+        (`gelato.order._gelato_after_cancel`).
         """
         records = self._gelato_active_orders().filtered(lambda o: o.status != 'canceled')
-        records._gelato_cancel_remote()
-        return super()._action_cancel()
+        if self.env.context.get('gelato_remote_canceled') or not records:
+            return super()._action_cancel()
+        records._gelato_check_can_act()
+        # The Gelato orders are the connector's: the user's right to change the sales was
+        # checked above, and their status is written through the transition table.
+        records_sudo = records.sudo()
+        records_sudo._gelato_check_cancelable()
+        res = super()._action_cancel()
+        records_sudo._gelato_cancel_remote()
+        return res
 
     def set_delivery_line(self, carrier, amount):
         """Override of `delivery` to fix the Gelato shipment method when the delivery method is
@@ -693,11 +710,15 @@ class SaleOrder(models.Model):
         )
 
     def _gelato_note(self, text, reason=None):
-        """Post an internal note on the order, Gelato's words escaped."""
+        """Post an internal note on the order, Gelato's words escaped.
+
+        The connector's notes are OdooBot's, whoever's action led to them (a shopper's payment,
+        a salesperson's button, a webhook): posted as superuser, with OdooBot as author.
+        """
         body = Markup("%s") % text
         if reason:
             body += Markup("<br/>%s") % self.env._("Gelato says: %s", utils.plain_text(reason))
-        self.message_post(body=body, author_id=self.env.ref('base.partner_root').id)
+        self.sudo().message_post(body=body, author_id=self.env.ref('base.partner_root').id)
 
     def _gelato_notify_customer(self, tracking=None, delivered=False):
         """Email the customer that the order ships (with its tracking links) or arrived."""

@@ -9,6 +9,7 @@ from . import (
     test_gelato_order,
     test_hardening,
     test_install,
+    test_personas,
     test_print_readiness,
     test_product_costs,
     test_product_preview,

@@ -606,7 +606,7 @@ class TestGelatoBadAnswers(ContractMixin, GelatoOrderCase):
         with capture_logs() as logs:
             self.env['gelato.order']._cron_send_pending()
         record = order.gelato_order_ids
-        self.assertEqual((record.state, record.gelato_id), ('error', False))
+        self.assertEqual((record.state, record.gelato_id), ('attention', False))
         self.assertIn('Gelato says: shippingAddress.postCode: is invalid', record.last_error)
         self.assertEqual(order.state, 'sale')
         self._assert_no_secret(logs)
@@ -620,7 +620,7 @@ class TestGelatoBadAnswers(ContractMixin, GelatoOrderCase):
         with capture_logs() as logs:
             self.env['gelato.order']._cron_send_pending()
         record = order.gelato_order_ids
-        self.assertEqual(record.state, 'error')
+        self.assertEqual(record.state, 'attention')
         self.assertIn('Gelato refused the request (400)', record.last_error)
         self.assertNotIn('Gelato says', record.last_error)
         self._assert_no_secret(logs)

@@ -42,7 +42,7 @@ class TestHardening(GelatoOrderCase):
         order.action_confirm()
         self._run_outbox()
         self.assertEqual(order.state, 'sale')
-        self.assertEqual(order.gelato_outbox_state, 'error')
+        self.assertEqual(order.gelato_outbox_state, 'attention')
         self.assertIn('neutralized', order.gelato_last_error)
         self.assertEqual(self.simulator.requests, [])
         self.assertFalse(self.carrier_normal.rate_shipment(order)['success'])
@@ -124,7 +124,7 @@ class TestHardening(GelatoOrderCase):
             'name': "Poisoned", 'street': 'x' * 80, 'city': 'Berlin', 'zip': '10117',
             'country_id': self.env.ref('base.de').id, 'email': 'p@example.com'})
         self._run_outbox()
-        self.assertEqual([o.gelato_outbox_state for o in orders], ['sent', 'error', 'sent'])
+        self.assertEqual([o.gelato_outbox_state for o in orders], ['sent', 'attention', 'sent'])
         self.assertIn('too long', orders[1].gelato_last_error)
 
     def test_an_order_that_always_fails_rotates_behind_the_others(self):

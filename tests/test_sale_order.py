@@ -259,12 +259,17 @@ class TestSaleOrder(GelatoOrderCase):
         self.small.gelato_product_uid = 'not_a_gelato_product'
         order.action_confirm()
         self._run_outbox()
-        self.assertEqual(order.gelato_outbox_state, 'error')
+        self.assertEqual(order.gelato_outbox_state, 'attention')
         self.assertIn('productUid', order.gelato_last_error)
         self.assertTrue(order.activity_ids)
         self.assertIn('productUid', order.message_ids[0].body)
         self.small.gelato_product_uid = self.medium.gelato_product_uid.replace('_m', '_s')
+        self.simulator.clear_requests()
         order.action_gelato_send()
+        # Handed over to the outbox: nothing is sent inside the user's request.
+        self.assertEqual(order.gelato_outbox_state, 'pending')
+        self.assertEqual(self.simulator.requests, [])
+        self.env['gelato.order']._cron_send_pending()
         self.assertEqual(order.gelato_outbox_state, 'sent', order.gelato_last_error)
 
     def test_repeated_outages_give_the_salesperson_an_activity(self):
@@ -296,8 +301,9 @@ class TestSaleOrder(GelatoOrderCase):
     def test_cancellation_refused_by_gelato_leaves_the_order_confirmed(self):
         order = self._confirm_and_send(self._order())
         self.simulator.set_order_status(order.gelato_order_id, 'in_production')
-        with self.assertRaisesRegex(UserError, 'stays confirmed'):
+        with self.assertRaises(UserError) as refusal:  # rolled back, as the request would be
             order._action_cancel()
+        self.assertIn('stays confirmed', refusal.exception.args[0])
         self.assertEqual(order.state, 'sale')
         self.assertNotEqual(self._remote(order)['fulfillmentStatus'], 'canceled')
 

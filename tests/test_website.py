@@ -182,12 +182,13 @@ class TestWebshopOrders(GelatoOrderCase):
         self.poster.gelato_image_ids[:1].datas = False  # not published: allowed
         self._pay(order)
         self.assertEqual(order.state, 'sale', "a paid order is never lost")
-        self.assertEqual(order.gelato_outbox_state, 'error')
+        self.assertEqual(order.gelato_outbox_state, 'attention')
         self.assertIn('print image', order.gelato_last_error)
         self.assertTrue(order.activity_ids)
         self.env['gelato.order']._cron_send_pending()
         self.assertFalse(self._remote_orders_for(order))
         self.poster.gelato_image_ids[:1].datas = PNG
         order.action_gelato_send()
+        self.env['gelato.order']._cron_send_pending()
         self.assertEqual(order.gelato_outbox_state, 'sent')
         self.assertEqual(len(self._remote_orders_for(order)), 1)

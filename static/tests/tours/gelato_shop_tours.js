@@ -66,8 +66,9 @@ registry.category("web_tour.tours").add("gelato_shop_buy", {
             run: "click",
         },
         {
+            // The express radio itself checked (standard was checked before the click).
             content: "Gelato's live rate for the address is shown",
-            trigger: 'li[name="o_delivery_method"]:has(input:checked) .o_wsale_delivery_price_badge .oe_currency_value',
+            trigger: 'li[name="o_delivery_method"]:has(input:checked):has(label:contains(Express Delivery)) .o_wsale_delivery_price_badge .oe_currency_value',
         },
         tourUtils.confirmOrder(),
         ...tourUtils.payWithDemo(),
