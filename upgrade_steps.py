@@ -7,7 +7,8 @@
 one record (`migrate_legacy_orders`).
 
 19.0.2.1.0: the sending state `error` of `gelato.order` is renamed `attention`
-(`rename_attention_state`).
+(`rename_attention_state`), and an event's text `gelato_order_id` is `remote_order_id`
+(`rename_event_order_id`).
 """
 import logging
 
@@ -45,6 +46,14 @@ def rename_attention_state(cr):
         return  # Upgraded from 19.0.1: the Gelato orders are made from the sales afterwards.
     cr.execute("UPDATE gelato_order SET state = 'attention' WHERE state = 'error'")
     _logger.info("Gelato orders needing attention renamed: %s", cr.rowcount)
+
+
+def rename_event_order_id(cr):
+    """19.0.2.1.0: an event's Gelato order id, text, is `remote_order_id` (`gelato_order_id` is
+    a link to a Gelato order on the other models)."""
+    columns = _columns(cr, 'gelato_event')
+    if 'gelato_order_id' in columns and 'remote_order_id' not in columns:
+        cr.execute("ALTER TABLE gelato_event RENAME COLUMN gelato_order_id TO remote_order_id")
 
 
 def drop_event_id_index(cr):

@@ -1,5 +1,5 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
-# ruff: noqa: I001 - the client mixin must be registered before the models that inherit it.
+# ruff: noqa: I001 - the client mixin must be registered before the company, which inherits it.
 
 from . import gelato_api_mixin
 
@@ -16,6 +16,7 @@ from . import product_product
 from . import product_template
 from . import res_company
 from . import res_config_settings
+from . import res_currency
 from . import res_partner
 from . import sale_order
 from . import sale_order_line

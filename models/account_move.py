@@ -64,8 +64,7 @@ class AccountMove(models.Model):
     @api.model
     def _gelato_receipt_currency(self, receipt):
         code = utils.clean_str(receipt.get('currency'), 3)
-        currency = self.env['res.currency'].with_context(active_test=False).search(
-            [('name', '=', code)], limit=1) if code else False
+        currency = self.env['res.currency']._gelato_from_code(code)
         if not currency:
             raise UserError(self.env._(
                 "Gelato's receipt %(receipt)s is in a currency Odoo does not know (%(code)s): "

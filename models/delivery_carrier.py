@@ -5,8 +5,7 @@ from odoo.exceptions import UserError
 
 
 class DeliveryCarrier(models.Model):
-    _name = 'delivery.carrier'
-    _inherit = ['delivery.carrier', 'gelato.api.mixin']
+    _inherit = 'delivery.carrier'
 
     delivery_type = fields.Selection(
         selection_add=[('gelato', "Gelato")], ondelete={'gelato': 'set default'},
@@ -21,7 +20,7 @@ class DeliveryCarrier(models.Model):
 
     def _is_available_for_order(self, order):
         """Override of `delivery` to offer Gelato methods to Gelato orders only, and only them."""
-        if (self.delivery_type == 'gelato') != order._gelato_is_gelato_order():
+        if not self._gelato_fits(order._gelato_is_gelato_order()):
             return False
         return super()._is_available_for_order(order)
 
@@ -34,7 +33,12 @@ class DeliveryCarrier(models.Model):
             is_gelato = any(source.move_ids.product_id.mapped('gelato_product_uid'))
         else:
             return carriers
-        return carriers.filtered(lambda c: (c.delivery_type == 'gelato') == is_gelato)
+        return carriers.filtered(lambda c: c._gelato_fits(is_gelato))
+
+    def _gelato_fits(self, is_gelato):
+        """The one carrier exclusivity rule: Gelato's methods for Gelato goods, and only them."""
+        self.ensure_one()
+        return (self.delivery_type == 'gelato') == bool(is_gelato)
 
     def gelato_rate_shipment(self, order):
         """Price the shipping of the order with this service type, from Gelato's quote.

@@ -9,8 +9,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from odoo import api, models, modules
-from odoo.exceptions import UserError
+from odoo import api, models
 
 from odoo.addons.gelato_connector import const
 from odoo.addons.gelato_connector.exceptions import GelatoError
@@ -24,9 +23,11 @@ _SAFE_METHODS = frozenset({'GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'PATCH'})
 
 
 class GelatoApiMixin(models.AbstractModel):
-    """The one road to Gelato.
+    """The one road to Gelato, owned by the company (`res.company` is its only heir), as
+    `payment.provider._send_api_request` is for transactions.
 
-    Every model that talks to Gelato inherits this mixin and calls `_gelato_request`. It builds
+    Every other model delegates to the company whose Gelato account it uses
+    (`sale.company_id._gelato_request(...)`). The client builds
     the URL from the `gelato_connector.api_url_template` system parameter, authenticates with the
     company's API key, retries what is safe to repeat, turns Gelato's error bodies into messages a
     user understands, and logs calls without ever logging a secret.
@@ -36,8 +37,7 @@ class GelatoApiMixin(models.AbstractModel):
 
     # === BUSINESS METHODS === #
 
-    def _gelato_request(self, service, method, path, *, params=None, json=None, company=None,
-                        safe=None):
+    def _gelato_request(self, service, method, path, *, params=None, json=None, safe=None):
         """Send a request to Gelato and return the decoded JSON answer.
 
         :param str service: The Gelato service: `order`, `product`, `ecommerce` or `shipment`.
@@ -45,15 +45,13 @@ class GelatoApiMixin(models.AbstractModel):
         :param str path: The API path, e.g. `/v4/orders`.
         :param dict params: The query string.
         :param dict json: The JSON body.
-        :param res.company company: The company whose API key is used; defaults to
-                                    `_gelato_get_company()`.
         :param bool safe: Whether repeating the call after a 429/5xx is harmless; defaults to True
                           for every method but POST.
         :return: The decoded JSON answer (a dict or a list), `{}` for an empty body.
         :raise GelatoError: When Gelato cannot be reached or refuses the request.
         """
         call = self._gelato_prepare_call(service, method, path, params=params, json=json,
-                                         company=company, safe=safe)
+                                         safe=safe)
         return self._gelato_read_answer(call, *self._gelato_send(call))
 
     def _gelato_request_many(self, calls, max_workers=const.COST_FETCH_WORKERS):
@@ -64,7 +62,7 @@ class GelatoApiMixin(models.AbstractModel):
 
         :param list[dict] calls: The calls, each with the keyword arguments of `_gelato_request`
                                  (`service`, `method`, `path` and optionally `params`, `json`,
-                                 `company`, `safe`).
+                                 `safe`).
         :param int max_workers: The most calls in flight at once.
         :return: For each call, in order, the decoded JSON answer or the `GelatoError` raised.
         :rtype: list
@@ -84,7 +82,7 @@ class GelatoApiMixin(models.AbstractModel):
         return results
 
     def _gelato_prepare_call(self, service, method, path, *, params=None, json=None,
-                             company=None, safe=None):
+                             safe=None):
         """Return everything needed to send one call, read from the database.
 
         :return: The call: `method`, `url`, `params`, `json`, `headers`, `safe`.
@@ -95,7 +93,8 @@ class GelatoApiMixin(models.AbstractModel):
             raise ValueError(f"Unknown Gelato service {service!r}")
         method = method.upper()
         safe = method in _SAFE_METHODS if safe is None else safe
-        company = company or self._gelato_get_company()
+        self.ensure_one()
+        company = self
         if self._gelato_is_neutralized():
             raise GelatoError(self.env._(
                 "This database is a neutralized copy: nothing is sent to Gelato from it."))
@@ -184,63 +183,6 @@ class GelatoApiMixin(models.AbstractModel):
             ) from None
 
     @api.model
-    def _gelato_run_batch(self, records, process, total=None, on_error=None):
-        """The one loop of the addon's scheduled actions (outbox, reconciliation, stuck check,
-        costs, template sync, event retries): one record per transaction, what remains reported.
-
-        Each record is processed in a savepoint, then committed on its own
-        (`_gelato_commit_progress`, the only commit of the addon). A record that fails is rolled
-        back to its savepoint, logged and handed to `on_error`, and never stops the others; one
-        that meets a concurrent transaction is left for the next run.
-
-        :param records: The records to process, in order.
-        :param process: Called with each record.
-        :param int total: How many records are due in all (`records` may be the first batch of
-                          them); default: `len(records)`.
-        :param on_error: Called with a record and its error after a failure, e.g. to move the
-                         record to the back of the queue.
-        :return: How many records were processed.
-        :rtype: int
-        """
-        total = len(records) if total is None else total
-        done = 0
-        for record in records:
-            done += 1
-            try:
-                with self.env.cr.savepoint():
-                    process(record)
-            except const.RETRYABLE_DB_ERRORS:
-                if modules.module.current_test:
-                    raise
-                self.env.cr.rollback()  # Still due: the next run takes it again.
-                continue
-            except Exception as error:  # noqa: BLE001 - one record never blocks a queue
-                if isinstance(error, UserError):
-                    _logger.info("%s %s skipped: %s", record._name, record.id, error.args[0])
-                else:
-                    _logger.exception("%s %s failed", record._name, record.id)
-                if on_error:
-                    with self.env.cr.savepoint():
-                        on_error(record, error)
-            if self._gelato_commit_progress(total - done) <= 0:
-                break
-        return done
-
-    @api.model
-    def _gelato_commit_progress(self, remaining):
-        """Commit the work of one record of a scheduled action and tell the cron how much is left,
-        so that it runs again at once while there is (not at its next interval). Outside a cron,
-        it just commits; under test, whose cursor must not commit, it does nothing.
-
-        :param int remaining: The records still waiting after this one.
-        :return: The seconds the run may still take (`ir.cron._commit_progress`).
-        :rtype: float
-        """
-        if modules.module.current_test:
-            return float('inf')
-        return self.env['ir.cron']._commit_progress(1, remaining=max(remaining, 0))
-
-    @api.model
     def _gelato_is_neutralized(self):
         """Whether the database is a neutralized copy (see data/neutralize.sql)."""
         return bool(self.env['ir.config_parameter'].sudo().get_param(const.NEUTRALIZED_PARAM))
@@ -258,18 +200,6 @@ class GelatoApiMixin(models.AbstractModel):
             const.API_URL_TEMPLATE_PARAM, const.DEFAULT_API_URL_TEMPLATE,
         ) or const.DEFAULT_API_URL_TEMPLATE
         return template.format(service=service).rstrip('/') + '/' + path.lstrip('/')
-
-    def _gelato_get_company(self):
-        """Return the company on whose behalf the current records talk to Gelato.
-
-        :return: The company of the record when it has one, else the environment's company.
-        :rtype: res.company
-        """
-        if self._name == 'res.company' and len(self) == 1:
-            return self
-        if 'company_id' in self._fields and len(self) == 1 and self.company_id:
-            return self.company_id
-        return self.env.company
 
     @staticmethod
     def _gelato_session(safe):

@@ -11,7 +11,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
-from odoo.addons.gelato_connector import const, utils
+from odoo.addons.gelato_connector import batch, const, utils
 
 _logger = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ class GelatoEvent(models.Model):
     product_tmpl_ids = fields.Many2many(
         'product.template', string="Products", readonly=True,
     )
-    gelato_order_id = fields.Char(string="Gelato Order ID", readonly=True)
+    # Gelato's id of the order the event names, as text (`order_id` is the record it leads to).
+    remote_order_id = fields.Char(string="Gelato Order ID", readonly=True)
     order_id = fields.Many2one(
         'gelato.order', string="Gelato Order", readonly=True, index='btree_not_null',
         ondelete='set null',
@@ -141,7 +142,7 @@ class GelatoEvent(models.Model):
         event, order = self._gelato_insert(identity, expected, gelato_id)
         if not event:
             return self._gelato_record_duplicate(identity)
-        found = {'gelato_order_id': gelato_id, 'order_id': order.id,
+        found = {'remote_order_id': gelato_id, 'order_id': order.id,
                  'sale_order_id': order.sale_order_id.id} if order else {}
         expected.update(found)
         try:
@@ -180,7 +181,7 @@ class GelatoEvent(models.Model):
 
         :param dict identity: company_id, event_id, event_type, payload.
         :param dict values: The other columns: state, attempts, processed_at, summary, error,
-                            next_retry_at (order_id, sale_order_id, gelato_order_id are the
+                            next_retry_at (order_id, sale_order_id, remote_order_id are the
                             order's).
         :param str gelato_id: The event's `orderId`, for an order event.
         :return: The event, or an empty recordset when it is a duplicate; and the order.
@@ -197,7 +198,7 @@ class GelatoEvent(models.Model):
                    SELECT %(read)s FROM gelato_order
                     WHERE company_id = %(company)s AND gelato_id = %(gelato_id)s LIMIT 1
                ), inserted AS (
-                   INSERT INTO gelato_event (%(names)s, order_id, sale_order_id, gelato_order_id,
+                   INSERT INTO gelato_event (%(names)s, order_id, sale_order_id, remote_order_id,
                                              create_uid, write_uid, create_date, write_date)
                    SELECT %(values)s, known.id, known.sale_order_id, known.gelato_id,
                           %(uid)s, %(uid)s, now() at time zone 'UTC', now() at time zone 'UTC'
@@ -343,7 +344,7 @@ class GelatoEvent(models.Model):
         gelato_id = utils.gelato_id(data.get('orderId'))
         reference = utils.clean_str(data.get('orderReferenceId'))
         if gelato_id:
-            found['gelato_order_id'] = gelato_id
+            found['remote_order_id'] = gelato_id
         order, why = self.env['gelato.order']._gelato_find(self.company_id, gelato_id, reference)
         if order:
             found['order_id'] = order.id
@@ -476,7 +477,7 @@ class GelatoEvent(models.Model):
         domain = [('state', '=', 'failed'), ('next_retry_at', '!=', False),
                   ('next_retry_at', '<=', fields.Datetime.now())]
         due = self.search(domain, limit=200, order='next_retry_at, id')
-        self.env['gelato.api.mixin']._gelato_run_batch(
+        batch.run_batch(
             due, lambda event: event._gelato_process(), total=self.search_count(domain))
         days = int(self.env['ir.config_parameter'].sudo().get_param(
             'gelato_connector.event_retention_days', const.EVENT_RETENTION_DAYS))

@@ -10,7 +10,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
 
-from odoo.addons.gelato_connector import const, utils
+from odoo.addons.gelato_connector import batch, const, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError
 
 _logger = logging.getLogger(__name__)
@@ -26,7 +26,6 @@ class GelatoOrder(models.Model):
     of a payment. The record also owns the outbox: a sale order waits here until Gelato has it.
     """
     _name = 'gelato.order'
-    _inherit = ['gelato.api.mixin']
     _description = "Gelato Order"
     _order = 'id desc'
     # What an event's processing reads of the order it is about: read with the event
@@ -390,7 +389,7 @@ class GelatoOrder(models.Model):
         due._gelato_send_pending(total=self.sudo().search_count(domain))
 
     def _gelato_send_pending(self, total=None):
-        """Send each pending order to Gelato, one order per transaction (`_gelato_run_batch`).
+        """Send each pending order to Gelato, one order per transaction (`batch.run_batch`).
 
         Each order is locked first (`FOR UPDATE SKIP LOCKED`): two workers never send the same
         order, and the one that finds it locked moves on. A failure of one order is kept on it
@@ -409,7 +408,7 @@ class GelatoOrder(models.Model):
                 order.invalidate_recordset()
                 order._gelato_guarded(order._gelato_send_one)
 
-        self._gelato_run_batch(self, send, total=total)
+        batch.run_batch(self, send, total=total)
 
     def _gelato_guarded(self, method, *args):
         """Run `method` in a savepoint; an unexpected error is kept on the order (and logged),
@@ -441,7 +440,8 @@ class GelatoOrder(models.Model):
         self.send_attempts += 1
         sale = self.sale_order_id
         try:
-            if not self.company_id.sudo().gelato_enabled and not self._gelato_is_neutralized():
+            company = self.company_id
+            if not company.sudo().gelato_enabled and not company._gelato_is_neutralized():
                 raise GelatoError(self.env._(
                     "Gelato is disabled for %(company)s: enable it in Sales settings, then send "
                     "the order again.", company=self.company_id.name))
@@ -449,8 +449,8 @@ class GelatoOrder(models.Model):
             if not remote:
                 if not self.shipment_method_uid:
                     self.shipment_method_uid = sale._gelato_shipment_method_to_send()
-                remote = self._gelato_request(
-                    'order', 'POST', '/v4/orders', company=self.company_id, safe=False,
+                remote = self.company_id._gelato_request(
+                    'order', 'POST', '/v4/orders', safe=False,
                     json=sale._gelato_prepare_order_payload(self),
                 )
                 if not isinstance(remote, dict) or not utils.clean_str(remote.get('id')):
@@ -480,8 +480,8 @@ class GelatoOrder(models.Model):
     def _gelato_find_remote(self):
         """Return the order Gelato holds under this record's reference, when this database
         created it (a lost answer), else None."""
-        answer = self._gelato_request(
-            'order', 'POST', '/v4/orders:search', company=self.company_id, safe=True,
+        answer = self.company_id._gelato_request(
+            'order', 'POST', '/v4/orders:search', safe=True,
             json={'orderReferenceIds': [self.reference], 'limit': 10},
         )
         for summary in (answer.get('orders') or []) if isinstance(answer, dict) else []:
@@ -491,8 +491,7 @@ class GelatoOrder(models.Model):
             gelato_id = utils.gelato_id(summary.get('id'))
             if not gelato_id:
                 continue
-            remote = self._gelato_request('order', 'GET', f'/v4/orders/{gelato_id}',
-                                          company=self.company_id)
+            remote = self.company_id._gelato_request('order', 'GET', f'/v4/orders/{gelato_id}')
             if self._gelato_is_ours(remote, self.reference):
                 return remote
         return None
@@ -663,8 +662,7 @@ class GelatoOrder(models.Model):
                 amount = receipt.get(key)
                 if isinstance(amount, (int, float)) and not isinstance(amount, bool):
                     totals[key] += sign * amount
-        currency = self.env['res.currency'].with_context(active_test=False).search(
-            [('name', '=', currency_code)], limit=1) if currency_code else False
+        currency = self.env['res.currency']._gelato_from_code(currency_code)
         values = {'receipts': receipts}
         if currency:
             values.update({
@@ -712,8 +710,7 @@ class GelatoOrder(models.Model):
         for receipt in self.receipts if isinstance(self.receipts, list) else []:
             if not isinstance(receipt, dict) or receipt.get('transactionType') == 'refund':
                 continue
-            currency = self.env['res.currency'].with_context(active_test=False).search(
-                [('name', '=', utils.clean_str(receipt.get('currency'), 3))], limit=1)
+            currency = self.env['res.currency']._gelato_from_code(receipt.get('currency'))
             items = receipt.get('items') if isinstance(receipt.get('items'), list) else []
             for entry in items:
                 if not isinstance(entry, dict) or entry.get('type') != 'product':
@@ -753,9 +750,8 @@ class GelatoOrder(models.Model):
             values['status_reason'] = reason or self._gelato_items_reason() or False
         self.write(values)
         self._gelato_unstick(previous)
-        handler = getattr(self, f'_gelato_on_{status}', None)
-        if handler:
-            handler(previous)
+        if handler := self._GELATO_STATUS_HANDLERS.get(status):
+            getattr(self, handler)(previous)
         self._gelato_check_stuck()
         return True
 
@@ -765,15 +761,24 @@ class GelatoOrder(models.Model):
         comments = [c for c in self.item_ids.mapped('status_comment') if c]
         return '\n'.join(dict.fromkeys(comments)) or None
 
+    # What each Gelato status does in Odoo, beside its handler (the others only change the
+    # status; the stuck check follows every change).
+    _GELATO_STATUS_HANDLERS = {
+        'shipped': '_gelato_on_shipped',
+        'in_transit': '_gelato_on_shipped',
+        'delivered': '_gelato_on_delivered',
+        'canceled': '_gelato_on_canceled',
+        'failed': '_gelato_on_failed',
+        'on_hold': '_gelato_on_on_hold',
+        'returned': '_gelato_on_returned',
+    }
+
     def _gelato_on_shipped(self, previous):
         self._gelato_ship()
         if previous not in const.SHIPPED_STATUSES:
             self.sale_order_id._gelato_note(self.env._(
                 "Gelato shipped %(order)s.", order=self.display_name))
             self.sale_order_id._gelato_notify_customer(tracking=self._gelato_tracking())
-
-    def _gelato_on_in_transit(self, previous):
-        self._gelato_on_shipped(previous)
 
     def _gelato_on_delivered(self, previous):
         self._gelato_ship()
@@ -1053,8 +1058,7 @@ class GelatoOrder(models.Model):
         """
         self.ensure_one()
         if remote is None:
-            remote = self._gelato_request('order', 'GET', f'/v4/orders/{gelato_id}',
-                                          company=self.company_id)
+            remote = self.company_id._gelato_request('order', 'GET', f'/v4/orders/{gelato_id}')
         if not self._gelato_is_ours(remote, self.reference):
             return self.browse()
         sale = self.sale_order_id
@@ -1158,12 +1162,11 @@ class GelatoOrder(models.Model):
                 continue
             try:
                 if order.status == 'draft':
-                    order._gelato_request('order', 'DELETE', f'/v4/orders/{order.gelato_id}',
-                                          company=order.company_id)
+                    order.company_id._gelato_request(
+                        'order', 'DELETE', f'/v4/orders/{order.gelato_id}')
                 else:
-                    order._gelato_request(
-                        'order', 'POST', f'/v4/orders/{order.gelato_id}:cancel',
-                        company=order.company_id, safe=True)
+                    order.company_id._gelato_request(
+                        'order', 'POST', f'/v4/orders/{order.gelato_id}:cancel', safe=True)
             except GelatoError as error:
                 raise UserError(self.env._(
                     "Gelato did not cancel %(order)s, so the sale stays confirmed.\n%(reason)s",
@@ -1238,7 +1241,7 @@ class GelatoOrder(models.Model):
         def flag_failed(order, _error):
             order.is_stuck = True  # Not read again at every run; shown in the list.
 
-        self._gelato_run_batch(orders, lambda order: order._gelato_check_stuck(now),
+        batch.run_batch(orders, lambda order: order._gelato_check_stuck(now),
                                total=self.sudo().search_count(domain), on_error=flag_failed)
 
     # === BUSINESS METHODS: RECONCILIATION === #
@@ -1258,15 +1261,14 @@ class GelatoOrder(models.Model):
         def rotate(order, _error):
             order.last_update_at = fields.Datetime.now()  # The others come first next time.
 
-        self._gelato_run_batch(orders, lambda order: order._gelato_reconcile_one(),
+        batch.run_batch(orders, lambda order: order._gelato_reconcile_one(),
                                total=self.sudo().search_count(domain), on_error=rotate)
 
     def _gelato_reconcile_one(self):
         """Read the order from Gelato and apply it as the webhook would; for a failed or held
         order, also look for the reorder Gelato may have made under the same reference."""
         self.ensure_one()
-        remote = self._gelato_request('order', 'GET', f'/v4/orders/{self.gelato_id}',
-                                      company=self.company_id)
+        remote = self.company_id._gelato_request('order', 'GET', f'/v4/orders/{self.gelato_id}')
         self._gelato_apply_remote(remote, adopt_connected=True)
         self.last_update_at = fields.Datetime.now()
         if self.status in ('failed', 'on_hold', 'canceled'):
@@ -1275,8 +1277,8 @@ class GelatoOrder(models.Model):
     def _gelato_adopt_reorders(self):
         """Adopt the orders Gelato holds under this record's reference that Odoo does not know
         (a reorder or resubmission after a failure)."""
-        answer = self._gelato_request(
-            'order', 'POST', '/v4/orders:search', company=self.company_id, safe=True,
+        answer = self.company_id._gelato_request(
+            'order', 'POST', '/v4/orders:search', safe=True,
             json={'orderReferenceIds': [self.reference], 'limit': 10},
         )
         known = set(self.search([('company_id', '=', self.company_id.id),

@@ -13,8 +13,7 @@ _logger = logging.getLogger(__name__)
 
 
 class ProductProduct(models.Model):
-    _name = 'product.product'
-    _inherit = ['product.product', 'gelato.api.mixin']
+    _inherit = 'product.product'
 
     gelato_product_uid = fields.Char(
         string="Gelato Product UID", readonly=True, copy=False, index='btree_not_null',
@@ -315,9 +314,14 @@ class ProductProduct(models.Model):
     def _gelato_out_of_stock_in(self, country):
         """Return whether Gelato last said the variant is out of stock for the stock region of a
         country (False for goods that are not Gelato's)."""
+        return self._gelato_out_of_stock_in_region(utils.stock_region(country.code))
+
+    def _gelato_out_of_stock_in_region(self, region):
+        """The one "out of stock" rule: Gelato last said the variant is out of stock in that
+        stock region (False for goods that are not Gelato's)."""
         self.ensure_one()
-        return bool(self.gelato_product_uid) and self._gelato_availability_in(
-            utils.stock_region(country.code)) == 'out-of-stock'
+        return bool(self.gelato_product_uid) and \
+            self._gelato_availability_in(region) == 'out-of-stock'
 
     # === BUSINESS METHODS: COSTS === #
 
@@ -343,7 +347,7 @@ class ProductProduct(models.Model):
         for currency_code in currencies:
             if not pending:
                 break
-            results = self._gelato_request_many([{
+            results = company._gelato_request_many([{
                 'service': 'product', 'method': 'GET',
                 'path': f'/v3/products/{product.gelato_product_uid}/prices',
                 'params': {'currency': currency_code, 'country': country,
@@ -397,8 +401,7 @@ class ProductProduct(models.Model):
         price = float(tier['price']) / tier['quantity']
         code = tier.get('currency') or currency_code
         if code != company.currency_id.name:
-            source = self.env['res.currency'].with_context(active_test=False).search(
-                [('name', '=', code)], limit=1)
+            source = self.env['res.currency']._gelato_from_code(code)
             if not source:
                 return None
             price = source._convert(price, company.currency_id, company, fields.Date.today())
@@ -407,7 +410,7 @@ class ProductProduct(models.Model):
     @api.model
     def _cron_gelato_refresh_costs(self, batch=200):
         """Refresh the Gelato costs of every company using Gelato, a batch per company (one
-        transaction each, `_gelato_run_batch`), the least recently refreshed first; a company
+        transaction each, `batch.run_batch`), the least recently refreshed first; a company
         without an API key is skipped with a message, and a product whose cost cannot be written
         never stops the others."""
 
@@ -428,7 +431,7 @@ class ProductProduct(models.Model):
                          len(errors))
 
         companies = self.env['res.company'].sudo().search([('gelato_enabled', '=', True)])
-        self._gelato_run_batch(companies, refresh)
+        batch.run_batch(companies, refresh)
 
     # === BUSINESS METHODS: AVAILABILITY === #
 
@@ -441,7 +444,7 @@ class ProductProduct(models.Model):
         uids = list(dict.fromkeys(self.filtered('gelato_product_uid').mapped('gelato_product_uid')))
         stored = 0
         for start in range(0, len(uids), const.STOCK_CHECK_BATCH):
-            answer = self._gelato_request(
+            answer = self.env.company._gelato_request(
                 'product', 'POST', '/v3/stock/region-availability', safe=True,
                 json={'products': uids[start:start + const.STOCK_CHECK_BATCH]},
             )

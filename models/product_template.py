@@ -12,15 +12,14 @@ from odoo.fields import Command, Domain
 from odoo.http import request
 from odoo.tools import html_sanitize, is_html_empty
 
-from odoo.addons.gelato_connector import const, picture_download, utils
+from odoo.addons.gelato_connector import batch, const, picture_download, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError, GelatoImageError
 
 _logger = logging.getLogger(__name__)
 
 
 class ProductTemplate(models.Model):
-    _name = 'product.template'
-    _inherit = ['product.template', 'gelato.api.mixin']
+    _inherit = 'product.template'
 
     gelato_template_ref = fields.Char(
         string="Gelato Template Reference", copy=False, index='btree_not_null',
@@ -331,6 +330,12 @@ class ProductTemplate(models.Model):
         if self.product_variant_count > 1 and group not in employees.implied_ids:
             employees.sudo().write({'implied_ids': [Command.link(group.id)]})
 
+    def _gelato_company(self):
+        """The company whose Gelato account the product's calls use: the product's own, else the
+        user's current company (a product shared by all companies)."""
+        self.ensure_one()
+        return self.company_id or self.env.company
+
     def _gelato_fetch_template(self):
         """Read the product's template from Gelato's ecommerce API.
 
@@ -344,7 +349,8 @@ class ProductTemplate(models.Model):
                 "%(ref)s is not a Gelato template id: copy it again from Gelato (Templates > ⋮ > "
                 "Copy Template ID).", ref=(self.gelato_template_ref or '').strip()[:80]))
         try:
-            data = self._gelato_request('ecommerce', 'GET', f'/v1/templates/{ref}')
+            data = self._gelato_company()._gelato_request(
+                'ecommerce', 'GET', f'/v1/templates/{ref}')
         except GelatoError as error:
             if error.status == 404:
                 raise GelatoError(_(
@@ -372,7 +378,8 @@ class ProductTemplate(models.Model):
         if not uid:
             return None
         try:
-            product = self._gelato_request('product', 'GET', f'/v3/products/{uid}')
+            product = self._gelato_company()._gelato_request(
+                'product', 'GET', f'/v3/products/{uid}')
         except GelatoError as error:
             _logger.info("Page counts of %s not read: %s", uid, error.args[0])
             return None
@@ -904,7 +911,7 @@ class ProductTemplate(models.Model):
         def failed(product, error):
             product._gelato_sync_failed(str(error) or type(error).__name__)
 
-        self._gelato_run_batch(products, sync, total=self.search_count(domain), on_error=failed)
+        batch.run_batch(products, sync, total=self.search_count(domain), on_error=failed)
 
     def _gelato_sync_failed(self, reason):
         """Show a background synchronization as failed, with why; it is not retried in a loop

@@ -17,8 +17,7 @@ _logger = logging.getLogger(__name__)
 
 
 class SaleOrder(models.Model):
-    _name = 'sale.order'
-    _inherit = ['sale.order', 'gelato.api.mixin']
+    _inherit = 'sale.order'
 
     gelato_order_ids = fields.One2many(
         'gelato.order', 'sale_order_id', string="Gelato Orders", readonly=True, copy=False,
@@ -383,7 +382,8 @@ class SaleOrder(models.Model):
         problems = self._gelato_address_problems()
         if problem := self._gelato_currency_problem():
             problems.append(problem)
-        if not self.company_id.sudo().gelato_api_key and not self._gelato_is_neutralized():
+        company = self.company_id
+        if not company.sudo().gelato_api_key and not company._gelato_is_neutralized():
             # A neutralized copy confirms orders as usual; its outbox keeps them (nothing is sent).
             problems.append(self.env._(
                 "Gelato is not configured for %(company)s (API key missing in Sales settings).",
@@ -406,7 +406,7 @@ class SaleOrder(models.Model):
                     "%(product)s: the print image for the area \"%(area)s\" is missing.",
                     product=product.display_name, area=area,
                 ))
-            if product._gelato_availability_in(region) == 'out-of-stock':
+            if product._gelato_out_of_stock_in_region(region):
                 problems.append(self.env._(
                     "%(product)s is out of stock at Gelato for the region %(region)s.",
                     product=product.display_name, region=region,
@@ -558,8 +558,7 @@ class SaleOrder(models.Model):
         currency = self.currency_id
         if not currency_code or currency_code == currency.name:
             return float(amount)
-        source = self.env['res.currency'].with_context(active_test=False).search(
-            [('name', '=', currency_code)], limit=1)
+        source = self.env['res.currency']._gelato_from_code(currency_code)
         if not source:
             raise UserError(self.env._("Gelato priced in %s, a currency unknown to Odoo.",
                                        currency_code))
@@ -590,9 +589,9 @@ class SaleOrder(models.Model):
         if self.gelato_quote_key == key and self.gelato_quote_at and \
                 self.gelato_quote_at >= fresh_since and isinstance(self.gelato_quote, list):
             return self.gelato_quote
-        answer = self._gelato_request(
+        answer = self.company_id._gelato_request(
             'order', 'POST', '/v4/orders:quote', json=self._gelato_prepare_quote_payload(),
-            company=self.company_id, safe=True,
+            safe=True,
         )
         quotes = answer.get('quotes') if isinstance(answer, dict) else None
         if not isinstance(quotes, list) or not quotes or \

@@ -67,7 +67,7 @@ class SaleOrderLine(models.Model):
             return None
         country = self.order_id.partner_shipping_id.country_id
         region = utils.stock_region(country.code)
-        if product._gelato_availability_in(region) != 'out-of-stock':
+        if not product._gelato_out_of_stock_in_region(region):
             return None
         if country:
             return self.env._(

@@ -773,7 +773,7 @@ class TestWebhookStatements(TransactionCase):
         event = self.env['gelato.event'].search([('event_id', '=', 'evt-stmt-1')])
         self.assertRecordValues(event, [{
             'state': 'processed', 'attempts': 1, 'order_id': order.id, 'sale_order_id': sale.id,
-            'gelato_order_id': 'stmt-order-1', 'summary': 'passed', 'error': False,
+            'remote_order_id': 'stmt-order-1', 'summary': 'passed', 'error': False,
         }])
         self.assertTrue(event.processed_at)
         self.assertEqual(order.status, 'passed')
@@ -788,6 +788,6 @@ class TestWebhookStatements(TransactionCase):
         event = self.env['gelato.event'].search([('event_id', '=', 'evt-stmt-2')])
         self.assertRecordValues(event, [{
             'state': 'ignored', 'attempts': 1, 'order_id': False, 'sale_order_id': False,
-            'gelato_order_id': 'stmt-unknown',
+            'remote_order_id': 'stmt-unknown',
         }])
         self.assertIn('did not send', event.error)

@@ -4,3 +4,4 @@ from odoo.addons.gelato_connector import upgrade_steps
 
 def migrate(cr, version):
     upgrade_steps.rename_attention_state(cr)
+    upgrade_steps.rename_event_order_id(cr)
