@@ -22,6 +22,7 @@
         'views/gelato_order_views.xml',
         'views/product_template_views.xml',
         'views/sale_order_views.xml',
+        'views/stock_picking_views.xml',
         'views/res_config_settings_views.xml',
         'views/res_partner_views.xml',
         'views/sale_portal_templates.xml',

@@ -135,6 +135,8 @@ STATUS_RANK = {
 }
 # Statuses a salesperson must look at, most urgent first: the sale's summary shows them first.
 ATTENTION_STATUSES = ('failed', 'on_hold', 'returned', 'not_connected', 'pending_approval')
+# Statuses of an order that Gelato's support may replace by a reorder under its reference.
+REORDERED_STATUSES = ('failed', 'on_hold', 'canceled')
 # Statuses after which Gelato no longer changes the order by itself.
 FINAL_STATUSES = ('delivered', 'returned', 'canceled')
 SHIPPED_STATUSES = ('shipped', 'in_transit', 'delivered')

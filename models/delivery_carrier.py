@@ -96,8 +96,16 @@ class DeliveryCarrier(models.Model):
         return urls[0] if urls else False
 
     def gelato_cancel_shipment(self, pickings):
-        """Cancellation goes through the sales order. Called by `delivery`."""
-        return True
+        """Refuse to cancel a parcel Gelato shipped: nothing can be canceled at Gelato once it
+        left the hub, so Odoo keeps the delivery and its tracking as they are. Called by
+        `delivery` (the delivery's Cancel link, hidden for Gelato deliveries).
+
+        :raise UserError: Saying what to do instead.
+        """
+        raise UserError(self.env._(
+            "A parcel Gelato has shipped cannot be canceled: the delivery and its tracking stay "
+            "as they are. Before production, cancel the sales order (Gelato is asked first); "
+            "for a damaged or lost parcel, contact Gelato's support."))
 
     @staticmethod
     def _gelato_rate_failure(message):

@@ -77,6 +77,11 @@ class GelatoOrder(models.Model):
     status = fields.Selection(
         string="Gelato Status", selection=const.ORDER_STATUSES, readonly=True, index=True,
     )
+    needs_attention = fields.Boolean(
+        string="Needs Attention", compute='_compute_needs_attention', store=True, index=True,
+        help="The one \"needs attention\" rule: the order could not be sent, or Gelato holds, "
+             "failed or got back the parcel of an order that is still current.",
+    )
     status_reason = fields.Text(
         string="Gelato's Reason", readonly=True,
         help="What Gelato said about the last failure, hold or cancellation.",
@@ -146,6 +151,12 @@ class GelatoOrder(models.Model):
         for order in self:
             order.display_name = order.reference if not order.gelato_id else \
                 f"{order.reference} ({order.gelato_id[:8]})"
+
+    @api.depends('state', 'status')
+    def _compute_needs_attention(self):
+        for order in self:
+            order.needs_attention = order.state == 'attention' or (
+                order.state == 'sent' and order.status in const.ATTENTION_STATUSES)
 
     @api.depends('gelato_id')
     def _compute_dashboard_url(self):
@@ -368,11 +379,14 @@ class GelatoOrder(models.Model):
     # === BUSINESS METHODS: OUTBOX === #
 
     @api.model
-    def _gelato_trigger_outbox(self):
+    def _gelato_trigger_outbox(self, at=None):
         """Wake the scheduled action that sends waiting orders: when the current transaction
-        commits, a cron worker sends them at once, with its own rights (OdooBot), never in the
-        request of whoever confirmed or paid."""
-        self.env.ref('gelato_connector.ir_cron_gelato_outbox').sudo()._trigger()
+        commits (or at `at`, the time a retry was promised), a cron worker sends them, with its
+        own rights (OdooBot), never in the request of whoever confirmed or paid.
+
+        :param datetime at: When to wake it; default: as soon as the transaction commits.
+        """
+        self.env.ref('gelato_connector.ir_cron_gelato_outbox').sudo()._trigger(at=at)
 
     @api.model
     def _cron_send_pending(self, limit=50):
@@ -507,9 +521,10 @@ class GelatoOrder(models.Model):
         if error.transient:
             delay = const.OUTBOX_BACKOFF_MINUTES[
                 min(max(self.send_attempts, 1), len(const.OUTBOX_BACKOFF_MINUTES)) - 1]
-            self._gelato_set_state(
-                'pending', last_error=message,
-                next_attempt_at=fields.Datetime.now() + timedelta(minutes=delay))
+            next_attempt = fields.Datetime.now() + timedelta(minutes=delay)
+            self._gelato_set_state('pending', last_error=message, next_attempt_at=next_attempt)
+            # The promised time is kept: the outbox is woken then, not at its next interval.
+            self._gelato_trigger_outbox(at=next_attempt)
             if self.send_attempts == const.OUTBOX_ALERT_ATTEMPTS:
                 self.sale_order_id._gelato_schedule_activity(self.env._(
                     "Gelato could not be reached %(count)s times for this order; it is still "
@@ -677,6 +692,7 @@ class GelatoOrder(models.Model):
         self.write(values)
         self._gelato_bill_receipts()
         self._gelato_apply_item_costs()
+        self.sale_order_id._gelato_apply_shipping_cost()
 
     def _gelato_bill_receipts(self):
         """Make the order's receipts draft vendor bills of the Gelato vendor, each receipt once
@@ -824,6 +840,7 @@ class GelatoOrder(models.Model):
         else:
             sale._gelato_note(self.env._("Gelato canceled %(order)s.", order=self.display_name),
                               self.status_reason)
+        self._gelato_withdraw_draft_bills()
         active = sale._gelato_active_orders().filtered(lambda o: o.status != 'canceled')
         if not active and sale.state != 'cancel':
             sale.with_context(gelato_remote_canceled=True)._action_cancel()
@@ -833,6 +850,22 @@ class GelatoOrder(models.Model):
                 lambda m: m.state not in ('done', 'cancel') and m.location_id.usage == 'supplier')
             still_sent = active.sale_line_ids
             moves.filtered(lambda m: m.sale_line_id not in still_sent)._action_cancel()
+
+    def _gelato_withdraw_draft_bills(self):
+        """Take a canceled order off the draft vendor bills of its receipts: a bill of this
+        order alone is canceled, a bill of the day loses this order's lines. Posted bills are the
+        accountant's and stay; Gelato's refund receipt, when it comes, is billed as a refund."""
+        bills = self.bill_ids.filtered(lambda move: move.state == 'draft')
+        for bill in bills.sudo():  # The connector's bills: whoever canceled may not bill.
+            own = bill.invoice_line_ids.filtered(lambda line: line.gelato_order_id == self)
+            if own == bill.invoice_line_ids:
+                bill.button_cancel()
+            else:
+                bill.write({'invoice_line_ids': [fields.Command.unlink(line.id) for line in own]})
+        if bills:
+            self.sale_order_id._gelato_note(self.env._(
+                "The draft vendor bill of %(order)s was withdrawn: Gelato canceled it.",
+                order=self.display_name))
 
     def _gelato_apply_item_status(self, item_reference, status, comment=None):
         """Apply an `order_item_status_updated` event to the item it names.
@@ -1081,7 +1114,7 @@ class GelatoOrder(models.Model):
             record._gelato_set_status('created')
         if record.origin == 'reorder':
             replaced = known.filtered(
-                lambda o: o.state == 'sent' and o.status in ('failed', 'on_hold', 'canceled')
+                lambda o: o.state == 'sent' and o.status in const.REORDERED_STATUSES
                 and (o.sale_line_ids & record.sale_line_ids or not record.sale_line_ids))
             replaced._gelato_set_state('replaced')
             sale._gelato_note(self.env._(
@@ -1271,7 +1304,7 @@ class GelatoOrder(models.Model):
         remote = self.company_id._gelato_request('order', 'GET', f'/v4/orders/{self.gelato_id}')
         self._gelato_apply_remote(remote, adopt_connected=True)
         self.last_update_at = fields.Datetime.now()
-        if self.status in ('failed', 'on_hold', 'canceled'):
+        if self.status in const.REORDERED_STATUSES:
             self._gelato_adopt_reorders()
 
     def _gelato_adopt_reorders(self):

@@ -671,6 +671,28 @@ class SaleOrder(models.Model):
             GelatoOrder._gelato_trigger_outbox()
         return records.sudo(False)
 
+    def _gelato_apply_shipping_cost(self):
+        """Set the Gelato delivery line's cost (`purchase_price`, hence Odoo's margin) to what
+        Gelato charged for shipping and packaging, VAT excluded, over the sale's current Gelato
+        orders, in the sale's currency: the sale's margin is then the real result of the order
+        (what the customer pays minus everything Gelato charges), as each goods line's cost is
+        Gelato's product price (`gelato.order._gelato_apply_item_costs`)."""
+        self.ensure_one()
+        line = self.order_line.filtered(
+            lambda ln: ln.is_delivery and ln.product_id == self.carrier_id.product_id
+            and self.carrier_id.delivery_type == 'gelato')[:1]
+        charged = self._gelato_active_orders().filtered(
+            lambda o: o.cost_currency_id and o.status != 'canceled')
+        if not line or not charged:
+            return
+        date = self.date_order or fields.Date.today()
+        cost = sum(o.cost_currency_id._convert(o.cost_shipping + o.cost_packaging,
+                                                self.currency_id, self.company_id, date)
+                   for o in charged)
+        quantity = line.product_uom_qty or 1.0
+        if self.currency_id.compare_amounts(line.purchase_price * quantity, cost):
+            line.purchase_price = cost / quantity
+
     def _gelato_is_paid(self):
         """Whether an online payment of the order went through (authorized or done)."""
         self.ensure_one()

@@ -17,6 +17,7 @@ from . import (
     test_sale_order,
     test_settings,
     test_simulator,
+    test_walk,
     test_webhook,
     test_website,
     test_website_tours,

@@ -1,0 +1,111 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+"""What a walk through the product found: margins, bills and deliveries that must agree with
+Gelato, and a retry kept at the time it was promised.
+
+Gelato's pages: receipts of an order (dashboard.gelato.com/docs/orders/v4/get, ReceiptObject:
+`shippingPrice`, `packagingPrice`), cancel (dashboard.gelato.com/docs/orders/v4/cancel).
+"""
+import logging
+
+from odoo import fields
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+from odoo.addons.gelato_connector.tests.common import GelatoOrderCase
+
+_logger = logging.getLogger(__name__)
+
+
+@tagged('post_install', '-at_install')
+class TestWalkFindings(GelatoOrderCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not cls.env['account.journal'].search([('type', '=', 'purchase'),
+                                                  ('company_id', '=', cls.company.id)]):
+            cls.env['account.journal'].create({'name': "Bills", 'code': 'GWLK',
+                                               'type': 'purchase', 'company_id': cls.company.id})
+
+    def _sent(self, lines=None):
+        order = self._confirm_and_send(self._order(lines, carrier=self.carrier_normal))
+        return order, order.gelato_order_ids
+
+    # --- the margin ---------------------------------------------------------------------------
+
+    def test_the_margin_counts_what_gelato_charges_for_shipping_and_packaging(self):
+        order, record = self._sent([(self.small, 2)])
+        receipt = self.simulator.orders[record.gelato_id]['receipts'][0]
+        self.assertEqual(receipt['currency'], order.currency_id.name)
+        delivery = order.order_line.filtered('is_delivery')
+        charged_shipping = receipt['shippingPrice'] + receipt['packagingPrice']
+        self.assertGreater(charged_shipping, 0)
+        self.assertAlmostEqual(delivery.purchase_price * delivery.product_uom_qty,
+                               charged_shipping, delta=0.011)
+        goods_cost = sum(line.purchase_price * line.product_uom_qty
+                         for line in order.order_line - delivery)
+        # Each line's cost is a unit price, rounded to the cent.
+        self.assertAlmostEqual(goods_cost, receipt['productsPrice'], delta=0.011 * 2)
+        # The sale's margin is the real result: what the customer pays (VAT excluded) minus
+        # everything Gelato charged (VAT excluded).
+        self.assertAlmostEqual(
+            order.margin,
+            order.amount_untaxed - receipt['productsPrice'] - charged_shipping, delta=0.035)
+        _logger.info("Margin of %s: %.2f without Gelato's shipping and packaging, %.2f with them",
+                     order.name, order.margin + delivery.purchase_price * delivery.product_uom_qty,
+                     order.margin)
+
+    # --- bills --------------------------------------------------------------------------------
+
+    def test_a_draft_bill_is_withdrawn_when_gelato_cancels_the_order(self):
+        order, record = self._sent()
+        bill = record.bill_ids
+        self.assertEqual(bill.state, 'draft')
+        self.simulator.set_order_status(record.gelato_id, 'canceled')
+        record._gelato_reconcile_one()
+        self.assertEqual(record.status, 'canceled')
+        self.assertEqual(bill.state, 'cancel')
+        self.assertEqual(order.state, 'cancel')
+
+    def test_a_day_bill_loses_only_the_canceled_orders_lines(self):
+        self.company.gelato_bill_policy = 'day'
+        _first, one = self._sent([(self.small, 1)])
+        _second, two = self._sent([(self.medium, 1)])
+        bill = one.bill_ids
+        self.assertEqual(bill, two.bill_ids)
+        self.simulator.set_order_status(one.gelato_id, 'canceled')
+        one._gelato_reconcile_one()
+        self.assertEqual(bill.state, 'draft')
+        self.assertEqual(set(bill.invoice_line_ids.mapped('gelato_order_id')), {two})
+
+    # --- deliveries ---------------------------------------------------------------------------
+
+    def test_a_shipped_gelato_parcel_is_not_canceled_from_the_delivery(self):
+        order, record = self._sent()
+        self.simulator.set_order_status(record.gelato_id, 'shipped')
+        record._gelato_reconcile_one()
+        picking = order.picking_ids.filtered(lambda p: p.state == 'done')
+        tracking = picking.carrier_tracking_ref
+        self.assertTrue(tracking)
+        with self.assertRaises(UserError):
+            picking.cancel_shipment()
+        self.assertEqual(picking.carrier_tracking_ref, tracking)
+        self.assertFalse(picking.message_ids.filtered(lambda m: 'cancelled' in (m.body or '')),
+                         "no 'Shipment cancelled' note")
+
+    # --- the outbox ---------------------------------------------------------------------------
+
+    def test_a_retry_is_woken_at_the_time_it_was_promised(self):
+        order = self._order(carrier=self.carrier_normal)
+        order.action_confirm()
+        cron = self.env.ref('gelato_connector.ir_cron_gelato_outbox')
+        self.simulator.go_down()
+        try:
+            self._run_outbox()
+        finally:
+            self.simulator.come_up()
+        record = order.gelato_order_ids
+        self.assertEqual(record.state, 'pending')
+        self.assertGreater(record.next_attempt_at, fields.Datetime.now())
+        triggers = self.env['ir.cron.trigger'].search([('cron_id', '=', cron.id)])
+        self.assertIn(record.next_attempt_at, triggers.mapped('call_at'))
