@@ -8,12 +8,15 @@ one record (`migrate_legacy_orders`).
 
 19.0.2.1.0: the sending state `error` of `gelato.order` is renamed `attention`
 (`rename_attention_state`), and an event's text `gelato_order_id` is `remote_order_id`
-(`rename_event_order_id`).
+(`rename_event_order_id`); print image overrides a variant's form lost are repaired
+(`repair_lost_variant_overrides`).
 """
 import logging
 
 from odoo import fields
 from odoo.tools import SQL
+
+from odoo.addons.gelato_connector import utils
 
 _logger = logging.getLogger(__name__)
 
@@ -54,6 +57,30 @@ def rename_event_order_id(cr):
     columns = _columns(cr, 'gelato_event')
     if 'gelato_order_id' in columns and 'remote_order_id' not in columns:
         cr.execute("ALTER TABLE gelato_event RENAME COLUMN gelato_order_id TO remote_order_id")
+
+
+def repair_lost_variant_overrides(env):
+    """19.0.2.1.0: a print image override added on a variant's form was saved without its
+    model (the form sends only the area and the file), so it vanished from the variant and no
+    one could open it. Each such document, attached to no model but to the id of a Gelato
+    variant, becomes that variant's override of its area, as the user meant.
+
+    :return: The documents repaired.
+    """
+    env.cr.execute("""
+        SELECT doc.id FROM product_document doc
+          JOIN ir_attachment att ON att.id = doc.ir_attachment_id
+          JOIN product_product variant ON variant.id = att.res_id
+         WHERE att.res_model IS NULL AND NOT COALESCE(doc.is_gelato, FALSE)
+           AND variant.gelato_product_uid IS NOT NULL
+    """)
+    documents = env['product.document'].browse([row[0] for row in env.cr.fetchall()])
+    for document in documents:
+        document.write({'res_model': 'product.product', 'is_gelato': True,
+                        'name': utils.normalize_print_area(document.name or 'default')})
+    if documents:
+        _logger.info("Gelato print image overrides repaired: %s", documents.ids)
+    return documents
 
 
 def drop_event_id_index(cr):

@@ -23,6 +23,9 @@ class ProductProduct(models.Model):
         comodel_name='product.document',
         inverse_name='res_id',
         domain=[('res_model', '=', 'product.product'), ('is_gelato', '=', True)],
+        # What makes a line added on the form an override of this variant: the form sends only
+        # the area and the file (res_model and is_gelato are not on it).
+        context={'default_res_model': 'product.product', 'default_is_gelato': True},
         copy=False,
         help="Print images of this variant that replace the product's image of the same area.",
     )

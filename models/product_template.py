@@ -37,6 +37,7 @@ class ProductTemplate(models.Model):
         comodel_name='product.document',
         inverse_name='res_id',
         domain=[('res_model', '=', 'product.template'), ('is_gelato', '=', True)],
+        context={'default_res_model': 'product.template', 'default_is_gelato': True},
         copy=False,
     )
     gelato_missing_image_names = fields.Char(
@@ -760,7 +761,8 @@ class ProductTemplate(models.Model):
             # The host of the configured API URL may be loopback (the simulator).
             content = picture_download.download(
                 url, translate=self.env._, trusted_hosts=picture_download.hosts_of(
-                    self.env['res.company']._gelato_build_url(service, '/') for service in const.API_SERVICES),
+                    self.env['res.company']._gelato_build_url(service, '/')
+                    for service in const.API_SERVICES),
             )
             # The picture as the image field will store it (resized to 1920 px at most), so
             # that its checksum is the one of the stored picture.

@@ -7,11 +7,12 @@ Gelato's pages: receipts of an order (dashboard.gelato.com/docs/orders/v4/get, R
 """
 import logging
 
-from odoo import fields
+from odoo import Command, fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from odoo.addons.gelato_connector.tests.common import GelatoOrderCase
+from odoo.addons.gelato_connector import upgrade_steps
+from odoo.addons.gelato_connector.tests.common import PNG, GelatoHttpCase, GelatoOrderCase
 
 _logger = logging.getLogger(__name__)
 
@@ -109,3 +110,48 @@ class TestWalkFindings(GelatoOrderCase):
         self.assertGreater(record.next_attempt_at, fields.Datetime.now())
         triggers = self.env['ir.cron.trigger'].search([('cron_id', '=', cron.id)])
         self.assertIn(record.next_attempt_at, triggers.mapped('call_at'))
+
+
+@tagged('post_install', '-at_install')
+class TestVariantOverrides(GelatoHttpCase):
+    """A variant's print image override, added as the web client saves the variant's form."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        groups = ('sales_team.group_sale_salesman', 'product.group_product_manager')
+        cls.product_manager = cls.env['res.users'].create({
+            'name': "Pia Products", 'login': 'gelato_pm', 'password': 'gelato_pm',
+            'group_ids': [Command.set([cls.env.ref(g).id for g in groups])],
+        })
+
+    def test_an_override_added_on_the_variant_form_is_kept_as_the_variants(self):
+        self.env.flush_all()
+        self.authenticate('gelato_pm', 'gelato_pm')
+        self.make_jsonrpc_request('/web/dataset/call_kw', {
+            'model': 'product.product', 'method': 'web_save',
+            'args': [[self.medium.id], {'gelato_image_ids': [
+                [0, 'virtual_1', {'name': 'default', 'datas': PNG}]]}],
+            'kwargs': {'specification': {'gelato_image_ids': {'fields': {'name': {}}}}},
+        })
+        self.env.invalidate_all()
+        override = self.medium.gelato_image_ids
+        self.assertEqual(len(override), 1, "the override did not vanish")
+        self.assertEqual((override.res_model, override.is_gelato, override.name),
+                         ('product.product', True, 'default'))
+        self.assertEqual(self.medium._gelato_print_images()['default'], override)
+        self.assertNotEqual(self.small._gelato_print_images()['default'], override)
+        # The product manager can open and remove it again.
+        self.assertTrue(override.with_user(self.product_manager).datas)
+        override.with_user(self.product_manager).unlink()
+        self.assertFalse(self.medium.gelato_image_ids)
+
+    def test_overrides_lost_by_the_old_form_are_repaired(self):
+        lost = self.env['product.document'].create({
+            'name': 'front', 'datas': PNG, 'res_id': self.medium.id, 'res_model': False,
+        })
+        self.assertFalse(self.medium.gelato_image_ids)
+        repaired = upgrade_steps.repair_lost_variant_overrides(self.env)
+        self.assertEqual(repaired, lost)
+        self.assertEqual(self.medium.gelato_image_ids, lost)
+        self.assertEqual(lost.name, 'default')
