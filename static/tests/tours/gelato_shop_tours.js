@@ -60,9 +60,12 @@ registry.category("web_tour.tours").add("gelato_shop_buy", {
             content: "Only Gelato's delivery methods are offered",
             trigger: '#o_delivery_methods:not(:has(input[name="o_delivery_radio"]:not([data-delivery-type="gelato"])))',
         },
+        // The page has settled (standard chosen, express priced) before express is clicked:
+        // a click while the first method is being set is lost.
+        ...standardKeptWhileExpressPriced(),
         {
             content: "Choose Gelato's express delivery",
-            trigger: 'li[name="o_delivery_method"]:has(input[data-delivery-type="gelato"]) label:contains(Express Delivery)',
+            trigger: 'li[name="o_delivery_method"]:has(label:contains(Express Delivery)) input[name="o_delivery_radio"][data-delivery-type="gelato"]',
             run: "click",
         },
         {
