@@ -38,13 +38,30 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; t
 hash_of() { sha1sum | cut -c1-10; }
 
 # --- Python ------------------------------------------------------------------------------------
+# A Python Odoo 19 can use: 3.10 or newer, with ssl (pip, HTTPS), venv and ensurepip, sqlite3.
+python_fit() {
+    "$1" -c 'import sys, ssl, venv, ensurepip, sqlite3; sys.exit(sys.version_info < (3, 10))' >/dev/null 2>&1
+}
+
+# The interpreter is chosen deliberately, whatever comes first on PATH (a pyenv shim, say):
+# GELATO_PYTHON when given; else the one the virtualenv was built with, while it still works; else
+# the system's /usr/bin/python3; else the first fit one on PATH. Prints "path<TAB>why".
 find_python() {
-    for py in python3.12 python3.11 python3.10 python3; do
-        if command -v "$py" >/dev/null && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-            command -v "$py"; return
-        fi
+    local py why
+    if [ -n "${GELATO_PYTHON:-}" ]; then
+        py=$(command -v "$GELATO_PYTHON" 2>/dev/null) && python_fit "$py" \
+            || die "GELATO_PYTHON=$GELATO_PYTHON is not a Python 3.10+ with ssl, venv and sqlite3."
+        printf '%s\tGELATO_PYTHON\n' "$py"; return
+    fi
+    local built; built=$(sed -n 's/^executable = //p' "$VENV/pyvenv.cfg" 2>/dev/null || true)
+    for py in "$built" /usr/bin/python3 python3.13 python3.12 python3.11 python3.10 python3; do
+        [ -n "$py" ] || continue
+        case $py in "$built") why="the virtualenv's own" ;; /usr/bin/python3) why="the system's" ;; *) why="first fit one on PATH" ;; esac
+        py=$(command -v "$py" 2>/dev/null) || continue
+        if python_fit "$py"; then printf '%s\t%s\n' "$py" "$why"; return; fi
+        say "skipping $py: not a Python 3.10+ with ssl, venv and sqlite3"
     done
-    die "Odoo 19 needs Python 3.10 or newer: install python3 (and python3-venv)."
+    die "Odoo 19 needs Python 3.10 or newer with ssl and venv: install python3 and python3-venv, or set GELATO_PYTHON."
 }
 
 # --- Odoo 19 -----------------------------------------------------------------------------------
@@ -123,9 +140,16 @@ ensure_python_env() {
     # gevent (Odoo's --gevent-port process) needs a setuptools that resolves zope.interface.
     echo 'setuptools>=75,<81' >> "$req"
     stamp=$( (cat "$req"; "$py" --version) | hash_of)
+    if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.gelato-stamp" 2>/dev/null)" = "$stamp" ] \
+        && ! "$VENV/bin/python" -c 'import ssl, psycopg2, werkzeug, requests' >/dev/null 2>&1; then
+        say "the virtualenv $VENV is broken (its Python cannot import ssl or Odoo's packages): rebuilding it"
+        rm -f "$VENV/.gelato-stamp"
+    fi
     if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.gelato-stamp" 2>/dev/null)" != "$stamp" ]; then
-        say "building the virtualenv $VENV (Odoo's requirements + requirements.txt)"
-        "$py" -m venv "$VENV"
+        say "building the virtualenv $VENV with $py (Odoo's requirements + requirements.txt)"
+        # From scratch: a virtualenv made over another interpreter's keeps pieces of both.
+        rm -rf "$VENV"
+        "$py" -m venv "$VENV" || die "$py could not create a virtualenv (install python3-venv)."
         # Old sdists among Odoo's pins still import pkg_resources in their build step.
         local build_constraints; build_constraints=$(mktemp)
         echo 'setuptools<81' > "$build_constraints"
@@ -174,7 +198,9 @@ ensure_wkhtmltopdf() {
 }
 
 setup() {
-    local py; py=$(find_python)
+    local found py; found=$(find_python) || exit 1
+    py=${found%%$'\t'*}
+    say "Python: $py, $("$py" --version 2>&1) (${found#*$'\t'})"
     find_odoo "$py"
     ensure_postgres
     ensure_wkhtmltopdf
@@ -228,6 +254,18 @@ ensure_template_db() {
     fi
 }
 
+# The set-up's own test (scripts/test_setup.sh: another Python first on PATH, a broken
+# virtualenv, a run killed midway), on a copy of the tree; skipped when GELATO_TEST_TAGS picks
+# some tests or GELATO_SKIP_SETUP_TEST=1. A failure fails the command, after the suite ran.
+SETUP_RC=0
+run_setup_test() {
+    if [ -n "${GELATO_TEST_TAGS:-}" ] || [ "${GELATO_SKIP_SETUP_TEST:-}" = 1 ]; then return; fi
+    say "testing the set-up itself (scripts/test_setup.sh)"
+    bash "$REPO/scripts/test_setup.sh" >"$CACHE/setup-test.log" 2>&1 || SETUP_RC=1
+    tail -1 "$CACHE/setup-test.log"
+    [ "$SETUP_RC" = 0 ] || { grep -a "FAILED" "$CACHE/setup-test.log" >&2; say "set-up test log: $CACHE/setup-test.log"; }
+}
+
 # The whole suite (GELATO_TEST_TAGS picks some), then the code checks unless --no-lint is given.
 run_tests() {
     ensure_chromium
@@ -245,6 +283,7 @@ run_tests() {
     drop_db "$db"
     "$PYTHON" "$REPO/scripts/test_summary.py" "$log" || rc=1
     [ "${1:-}" = --no-lint ] || run_lint || rc=1
+    [ "$SETUP_RC" = 0 ] || rc=1
     return $rc
 }
 
@@ -328,15 +367,33 @@ run_pytest() {
     return $rc
 }
 
+# The dev database is marked ready (a comment on the database) once its set-up went through: a
+# database without the mark was left by a run that failed or was killed, and is made again.
+DEV_READY='gelato_connector dev database: ready'
+dev_db_ready() {
+    [ "$(psql -d postgres -tAc "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '$DEV_DB'")" = "$DEV_READY" ]
+}
+
 run_server() {
-    local simlog=$CACHE/simulator.log
+    local simlog=$CACHE/simulator.log simpid=$CACHE/simulator-$SIM_PORT.pid
+    # A simulator left by a run that was killed (no trap ran then) is stopped first.
+    if [ -f "$simpid" ] && kill -0 "$(cat "$simpid")" 2>/dev/null; then
+        say "stopping the simulator a previous run left (pid $(cat "$simpid"))"
+        kill "$(cat "$simpid")" 2>/dev/null || true; sleep 0.5
+    fi
     say "starting the Gelato simulator on http://127.0.0.1:$SIM_PORT (log: $simlog)"
     (cd "$REPO" && exec "$PYTHON" -m simulator --host 127.0.0.1 --port "$SIM_PORT" --api-key dev-gelato-key \
         --webhook-url "http://127.0.0.1:$HTTP_PORT/gelato/webhook" --webhook-secret dev-gelato-secret \
         --auto-advance 20) >"$simlog" 2>&1 &
     local sim_pid=$!
-    trap 'kill $sim_pid 2>/dev/null || true' EXIT INT TERM
+    echo "$sim_pid" > "$simpid"
+    # Whatever ends this run (a failure, Ctrl-C), what it started stops with it.
+    trap "kill $sim_pid 2>/dev/null || true; rm -f '$simpid'" EXIT INT TERM
     for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$SIM_PORT/_simulator/state" >/dev/null 2>&1 && break; sleep 0.2; done
+    if db_exists "$DEV_DB" && ! dev_db_ready; then
+        say "the database $DEV_DB was left half-made by an earlier run: making it again"
+        drop_db "$DEV_DB"
+    fi
     if db_exists "$DEV_DB"; then
         "${ODOO[@]}" -d "$DEV_DB" -u gelato_connector --stop-after-init --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1
     else
@@ -348,6 +405,7 @@ run_server() {
     "${ODOO_CMD[@]}" shell --data-dir="$DATA_DIR" -d "$DEV_DB" --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1 --no-http \
         < <(printf 'SIMULATOR_URL = "http://127.0.0.1:%s"\n' "$SIM_PORT"; cat "$REPO/scripts/dev_data.py") \
         || die "could not configure the demo database"
+    psql -d postgres -qc "COMMENT ON DATABASE \"$DEV_DB\" IS '$DEV_READY'"
     say "Odoo: http://localhost:$HTTP_PORT (login admin / admin), database $DEV_DB"
     "${ODOO[@]}" -d "$DEV_DB" --http-port="$HTTP_PORT" --http-interface=127.0.0.1 --db-filter="^$DEV_DB\$"
 }
@@ -397,7 +455,7 @@ main() {
     local cmd=${1:-}
     case "$cmd" in
         setup) setup; ensure_template_db; say "ready" ;;
-        test) setup; run_tests ;;
+        test) setup; run_setup_test; run_tests ;;
         screenshots) setup; run_screenshots ;;
         pytest) shift; setup; run_pytest "$@" ;;
         lint) setup; run_lint ;;
