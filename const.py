@@ -20,6 +20,9 @@ REQUEST_TIMEOUT = 20
 RETRY_TOTAL = 3
 RETRY_BACKOFF_FACTOR = 0.3
 RETRY_STATUS_CODES = (429, 500, 502, 503, 504)
+# The longest Retry-After honoured, in seconds: a longer one is cut to it (the outbox's backoff
+# takes over beyond), so that no call waits minutes on what an answer asks.
+RETRY_AFTER_MAX_SECONDS = 5
 
 # The cheap authenticated call behind "Test connection".
 CONNECTION_TEST_ENDPOINT = ('shipment', 'GET', '/v1/shipment-methods')
@@ -187,6 +190,11 @@ STUCK_ADVICE = {
                      "dashboard.",
     'default': "Check the order in Gelato's dashboard; contact Gelato support if it stays.",
 }
+
+# The quote's shipment method types each Gelato delivery method takes: a quote's
+# `ShipmentMethodObject.type` "can be normal, standard, express, pick_up or pallet"
+# (dashboard.gelato.com/docs/orders/v4/quote); pick-up and pallet are never offered to a shopper.
+QUOTE_METHOD_TYPES = {'normal': ('normal', 'standard'), 'express': ('express',)}
 
 # === OUTBOX === #
 

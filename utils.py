@@ -25,6 +25,25 @@ def notification(kind, title, message, sticky=False, next_action=None):
     return {'type': 'ir.actions.client', 'tag': 'display_notification', 'params': params}
 
 
+def number(value):
+    """Return an amount Gelato sent as a number or as a numeric string (its receipt table types
+    `amount` and `priceBase` as strings, dashboard.gelato.com/docs/orders/v4/get), as a float;
+    None for anything else (booleans, NaN, infinities, text).
+
+    :rtype: float | None
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def normalize_print_area(area):
     """Return the print area name Gelato's order API accepts.
 

@@ -95,9 +95,8 @@ class AccountMove(models.Model):
             kind = item.get('type')
             price = self._gelato_amount(receipt, item.get('price'), item.get('title'))
             vat = self._gelato_amount(receipt, item.get('vat') or 0, item.get('title'))
-            quantity = item.get('amount')
-            quantity = quantity if isinstance(quantity, (int, float)) and \
-                not isinstance(quantity, bool) and quantity > 0 else 1
+            quantity = utils.number(item.get('amount'))  # a string in Gelato's receipt table
+            quantity = quantity if quantity and quantity > 0 else 1
             if kind == 'product':
                 order_item = by_gelato_item.get(utils.clean_str(item.get('referenceId')))
                 product = (order_item.product_id if order_item else False) or self.env.ref(
@@ -136,13 +135,8 @@ class AccountMove(models.Model):
 
     @api.model
     def _gelato_amount(self, receipt, value, what):
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                value = None
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value \
-                or value < 0 or value > 1e9:
+        value = utils.number(value)
+        if value is None or value < 0 or value > 1e9:
             raise UserError(self.env._(
                 "Gelato's receipt %(receipt)s has an amount that is missing, negative or not a "
                 "number (%(what)s): it was kept on the Gelato order but not billed.",

@@ -3,6 +3,8 @@
 from odoo import fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.gelato_connector import const
+
 
 class DeliveryCarrier(models.Model):
     _inherit = 'delivery.carrier'
@@ -57,6 +59,8 @@ class DeliveryCarrier(models.Model):
             return self._gelato_rate_failure(self.env._("The order has no Gelato product."))
         if problems := order._gelato_address_problems():
             return self._gelato_rate_failure(' '.join(problems))
+        if problem := order._gelato_express_phone_problem(self):
+            return self._gelato_rate_failure(problem)
         if problem := order._gelato_currency_problem():
             return self._gelato_rate_failure(problem)
         try:
@@ -67,7 +71,7 @@ class DeliveryCarrier(models.Model):
         for entry in quotes:
             methods = [
                 m for m in (entry.get('shipmentMethods') or []) if isinstance(m, dict)
-                and m.get('type') == self.gelato_shipping_service_type
+                and m.get('type') in const.QUOTE_METHOD_TYPES[self.gelato_shipping_service_type]
                 and isinstance(m.get('price'), (int, float))
             ]
             if not methods:

@@ -22,6 +22,16 @@ _THREAD_SESSIONS = threading.local()
 _SAFE_METHODS = frozenset({'GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'PATCH'})
 
 
+class CappedRetry(Retry):
+    """urllib3's retry policy, with the Retry-After Gelato asks for honoured up to
+    `const.RETRY_AFTER_MAX_SECONDS` (Gelato asks clients to back off on 429, and publishes no
+    limit: dashboard.gelato.com/docs)."""
+
+    def get_retry_after(self, response):
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, const.RETRY_AFTER_MAX_SECONDS)
+
+
 class GelatoApiMixin(models.AbstractModel):
     """The one road to Gelato, owned by the company (`res.company` is its only heir), as
     `payment.provider._send_api_request` is for transactions.
@@ -125,9 +135,10 @@ class GelatoApiMixin(models.AbstractModel):
         """
         started = time.monotonic()
         try:
+            # Never redirected: the API key goes to Gelato's API host and nowhere else.
             response = cls._gelato_session(call['safe']).request(
                 call['method'], call['url'], params=call['params'], json=call['json'],
-                timeout=const.REQUEST_TIMEOUT, headers=call['headers'],
+                timeout=const.REQUEST_TIMEOUT, headers=call['headers'], allow_redirects=False,
             )
         except requests.exceptions.RequestException as error:
             return None, error
@@ -169,6 +180,14 @@ class GelatoApiMixin(models.AbstractModel):
                 self.env._("The call to Gelato failed (%s).", type(error).__name__),
                 transient=False,
             )
+        if response.is_redirect or 300 <= response.status_code < 400:
+            _logger.warning("Gelato %s %s answered a redirect (%s): not followed", method, url,
+                            response.status_code)
+            raise GelatoError(
+                self.env._("Gelato's API answered with a redirect (%s), which is not followed so "
+                           "that the API key goes nowhere else. Check the API address.",
+                           response.status_code),
+                status=response.status_code)
         if not response.ok:
             raise self._gelato_parse_error(response)
         if not response.content:
@@ -216,7 +235,7 @@ class GelatoApiMixin(models.AbstractModel):
         sessions = _THREAD_SESSIONS.__dict__.setdefault('sessions', {})
         session = sessions.get(bool(safe))
         if session is None:
-            retry = Retry(
+            retry = CappedRetry(
                 total=const.RETRY_TOTAL,
                 connect=const.RETRY_TOTAL,
                 read=0,

@@ -674,8 +674,8 @@ class GelatoOrder(models.Model):
             currency_code = code
             sign = -1 if receipt.get('transactionType') == 'refund' else 1
             for key in totals:
-                amount = receipt.get(key)
-                if isinstance(amount, (int, float)) and not isinstance(amount, bool):
+                amount = utils.number(receipt.get(key))
+                if amount is not None:
                     totals[key] += sign * amount
         currency = self.env['res.currency']._gelato_from_code(currency_code)
         values = {'receipts': receipts}
@@ -735,10 +735,11 @@ class GelatoOrder(models.Model):
                 if not item:
                     continue  # An item of another order (or a receipt line Odoo cannot place).
                 line = item.sale_line_id
-                price, quantity = entry.get('price'), entry.get('amount') or item.quantity
-                if not line or not currency or not isinstance(price, (int, float)) \
-                        or isinstance(price, bool) or price < 0 \
-                        or not isinstance(quantity, (int, float)) or quantity <= 0:
+                # `amount` (the quantity) is a string in Gelato's receipt table.
+                price = utils.number(entry.get('price'))
+                quantity = utils.number(entry.get('amount')) or item.quantity
+                if not line or not currency or price is None or price < 0 \
+                        or not quantity or quantity <= 0:
                     continue
                 cost = currency._convert(price / quantity, sale.currency_id, sale.company_id,
                                          sale.date_order or fields.Date.today())

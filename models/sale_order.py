@@ -372,6 +372,24 @@ class SaleOrder(models.Model):
             "currencies (%(currencies)s).", currency=self.currency_id.name,
             currencies=', '.join(sorted(const.GELATO_CURRENCIES)))
 
+    def _gelato_express_phone_problem(self, carrier=None):
+        """Gelato needs the recipient's phone for express shipping (support.gelato.com, article
+        8996062): say so, naming the field, when an express order's address has none.
+
+        :param delivery.carrier carrier: The delivery method; default: the order's.
+        :rtype: str | None
+        """
+        self.ensure_one()
+        carrier = carrier or self.carrier_id
+        if carrier.delivery_type != 'gelato' or carrier.gelato_shipping_service_type != 'express':
+            return None
+        if (self.partner_shipping_id.phone or '').strip():
+            return None
+        return self.env._(
+            "Gelato needs the recipient's phone for Express Delivery: add a phone to %(partner)s "
+            "(field Phone), or choose Standard Delivery.",
+            partner=self.partner_shipping_id.display_name)
+
     def _gelato_readiness_problems(self):
         """Return everything that stops the order from being sent to Gelato, all at once.
 
@@ -380,6 +398,8 @@ class SaleOrder(models.Model):
         """
         self.ensure_one()
         problems = self._gelato_address_problems()
+        if problem := self._gelato_express_phone_problem():
+            problems.append(problem)
         if problem := self._gelato_currency_problem():
             problems.append(problem)
         company = self.company_id
@@ -619,7 +639,8 @@ class SaleOrder(models.Model):
         if len(quotes) != 1:
             return kind
         methods = [m for m in quotes[0].get('shipmentMethods') or [] if isinstance(m, dict)
-                   and m.get('type') == kind and isinstance(m.get('price'), (int, float))
+                   and m.get('type') in const.QUOTE_METHOD_TYPES[kind]
+                   and isinstance(m.get('price'), (int, float))
                    and utils.clean_str(m.get('shipmentMethodUid'))]
         return min(methods, key=lambda m: m['price'])['shipmentMethodUid'] if methods else kind
 

@@ -1,6 +1,7 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
 from . import (
+    test_backend_tours,
     test_checkout,
     test_client,
     test_followup,
@@ -15,6 +16,7 @@ from . import (
     test_product_preview,
     test_product_sync,
     test_sale_order,
+    test_second_reading,
     test_settings,
     test_simulator,
     test_walk,

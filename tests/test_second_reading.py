@@ -1,0 +1,129 @@
+# Part of gelato_connector. See LICENSE file for full copyright and licensing details.
+"""Gelato as documented, second reading: each test names the page it reads."""
+import copy
+import json
+from pathlib import Path
+
+from urllib3.response import HTTPResponse
+
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from odoo.addons.gelato_connector import const
+from odoo.addons.gelato_connector.exceptions import GelatoError
+from odoo.addons.gelato_connector.models.gelato_api_mixin import CappedRetry
+from odoo.addons.gelato_connector.tests.common import GelatoOrderCase
+
+EXAMPLES = Path(__file__).parent / 'data' / 'gelato'
+
+
+def _example(name):
+    return json.loads((EXAMPLES / f'{name}.json').read_text())['body']
+
+
+@tagged('post_install', '-at_install')
+class TestSecondReading(GelatoOrderCase):
+
+    def _quote_answer(self, methods):
+        """Gelato's own quote example (dashboard.gelato.com/docs/orders/v4/quote), in the order's
+        currency, with the shipment methods given as `(uid, type, price)`."""
+        answer = copy.deepcopy(_example('order_quote_response'))
+        quote = answer['quotes'][0]
+        template = quote['shipmentMethods'][0]
+        quote['shipmentMethods'] = [
+            {**template, 'shipmentMethodUid': uid, 'name': uid, 'type': kind, 'price': price,
+             'currency': self.env.company.currency_id.name}
+            for uid, kind, price in methods]
+        answer['quotes'] = [quote]
+        return answer
+
+    def test_standard_delivery_takes_gelatos_standard_and_normal_types_never_pick_up(self):
+        # "type: Shipping service type. Can be normal, standard, express, pick_up or pallet"
+        # (dashboard.gelato.com/docs/orders/v4/quote, ShipmentMethodObject).
+        self.simulator.set_canned('POST', r'/order/v4/orders:quote', 200, self._quote_answer([
+            ('pickup_point', 'pick_up', 1.0), ('pallet_freight', 'pallet', 2.0),
+            ('dhl_standard', 'standard', 6.5), ('ups_express', 'express', 15.0),
+        ]))
+        order = self._order()
+        rate = self.carrier_normal.rate_shipment(order)
+        self.assertTrue(rate['success'], rate['error_message'])
+        self.assertEqual(rate['price'], 6.5)
+        order.set_delivery_line(self.carrier_normal, rate['price'])
+        self.assertEqual(order.gelato_shipment_method_uid, 'dhl_standard')
+        express = self.carrier_express.rate_shipment(order)
+        self.assertEqual(express['price'], 15.0)
+
+    def test_a_quote_with_only_pick_up_and_pallet_offers_no_delivery(self):
+        self.simulator.set_canned('POST', r'/order/v4/orders:quote', 200, self._quote_answer([
+            ('pickup_point', 'pick_up', 1.0), ('pallet_freight', 'pallet', 2.0),
+        ]))
+        rate = self.carrier_normal.rate_shipment(self._order())
+        self.assertFalse(rate['success'])
+        self.assertIn("does not offer", rate['error_message'])
+
+    def test_receipt_amounts_gelato_types_as_strings_are_read(self):
+        # ReceiptItemObject: "amount | string" and "priceBase | string"
+        # (dashboard.gelato.com/docs/orders/v4/get).
+        if not self.env['account.journal'].search([('type', '=', 'purchase'),
+                                                  ('company_id', '=', self.company.id)]):
+            self.env['account.journal'].create({'name': "Bills", 'code': 'GSRD',
+                                                'type': 'purchase', 'company_id': self.company.id})
+        order = self._confirm_and_send(self._order([(self.small, 2)]))
+        record = order.gelato_order_ids
+        remote = copy.deepcopy(self.simulator.orders[record.gelato_id])
+        receipt = remote['receipts'][0]
+        receipt['id'] = f"{receipt['id']}-strings"
+        product_items = [i for i in receipt['items'] if i['type'] == 'product']
+        self.assertTrue(product_items)
+        for item in receipt['items']:
+            item['amount'] = str(item['amount'])
+            if 'priceBase' in item:
+                item['priceBase'] = str(item['priceBase'])
+        self.simulator.set_canned('GET', rf'/order/v4/orders/{record.gelato_id}', 200, remote)
+        record._gelato_reconcile_one()
+        line = order.order_line.filtered(lambda ln: ln.product_id == self.small)
+        expected = product_items[0]['price'] / float(product_items[0]['amount'])
+        self.assertAlmostEqual(line.purchase_price, expected, places=2)
+        billed = self.env['account.move.line'].search(
+            [('gelato_receipt_ref', '=', receipt['id'])])
+        self.assertTrue(billed, "the receipt is billed")
+        self.assertIn(2.0, billed.mapped('quantity'))
+
+    # --- security and reliability -------------------------------------------------------------
+
+    def test_a_redirect_is_not_followed_and_the_key_goes_nowhere_else(self):
+        self.simulator.set_canned('GET', r'/shipment/v1/shipment-methods', 302, {},
+                                  {'Location': f'{self.simulator.url}/_simulator/state'})
+        self.simulator.clear_requests()
+        with self.assertRaises(GelatoError) as refusal:
+            self.company._gelato_request('shipment', 'GET', '/v1/shipment-methods')
+        self.assertIn("redirect", refusal.exception.args[0])
+        self.assertEqual([r['path'] for r in self.simulator.requests],
+                         ['/shipment/v1/shipment-methods'], "the redirect was not followed")
+
+    def test_retry_after_is_honoured_up_to_a_cap(self):
+        retry = self.company._gelato_session(True).get_adapter('https://x').max_retries
+        self.assertIsInstance(retry, CappedRetry)
+        answer = HTTPResponse(status=429, headers={'Retry-After': '3600'})
+        self.assertEqual(retry.get_retry_after(answer), const.RETRY_AFTER_MAX_SECONDS)
+        answer = HTTPResponse(status=429, headers={'Retry-After': '1'})
+        self.assertEqual(retry.get_retry_after(answer), 1)
+
+    def test_express_without_the_recipients_phone_is_refused_with_the_field_named(self):
+        # Gelato needs the recipient's phone for express shipping (support.gelato.com, article
+        # 8996062, cited by the second-reading issue).
+        self.customer.phone = False
+        order = self._order()
+        rate = self.carrier_express.rate_shipment(order)
+        self.assertFalse(rate['success'])
+        self.assertIn("Phone", rate['error_message'])
+        self.assertTrue(self.carrier_normal.rate_shipment(order)['success'])
+        order.set_delivery_line(self.carrier_express, 20.0)
+        self.simulator.clear_requests()
+        with self.assertRaises(ValidationError) as refusal:
+            order.action_confirm()
+        self.assertIn("phone", refusal.exception.args[0])
+        self.assertFalse([r for r in self.simulator.requests if r['path'] == '/order/v4/orders'])
+        self.customer.phone = '+49 30 1234567'
+        order.action_confirm()
+        self.assertEqual(order.state, 'sale')
