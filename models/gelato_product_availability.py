@@ -50,24 +50,26 @@ class GelatoProductAvailability(models.Model):
             domain.append(('company_id', 'in', [False, company.id]))
         products = self.env['product.product'].with_context(active_test=False).search(
             domain) if uids else self.env['product.product']
+        # Gelato's stock is per productUid: every variant printed on that base product (a second
+        # design of the same poster, say) gets the status.
         by_uid = {}
         for product in products:
-            by_uid.setdefault(product.gelato_product_uid, product)
+            by_uid.setdefault(product.gelato_product_uid, self.env['product.product'])
+            by_uid[product.gelato_product_uid] |= product
         existing = {
             (record.product_id.id, record.region): record
             for record in self.search([('product_id', 'in', products.ids)])
         }
         to_create, stored, now = [], 0, fields.Datetime.now()
         for (uid, region), status in wanted.items():
-            product = by_uid.get(uid)
-            if not product:
-                continue
-            record = existing.get((product.id, region))
-            if record:
-                if record.status != status:
-                    record.write({'status': status, 'checked_at': now})
-            else:
-                to_create.append({'product_id': product.id, 'region': region, 'status': status})
-            stored += 1
+            for product in by_uid.get(uid, ()):
+                record = existing.get((product.id, region))
+                if record:
+                    if record.status != status:
+                        record.write({'status': status, 'checked_at': now})
+                else:
+                    to_create.append({'product_id': product.id, 'region': region,
+                                      'status': status})
+                stored += 1
         self.create(to_create)
         return stored, sorted(uids - set(by_uid))

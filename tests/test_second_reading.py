@@ -127,3 +127,18 @@ class TestSecondReading(GelatoOrderCase):
         self.customer.phone = '+49 30 1234567'
         order.action_confirm()
         self.assertEqual(order.state, 'sale')
+
+    def test_stock_reaches_every_design_printed_on_the_same_base_product(self):
+        # Gelato's stock is per productUid (dashboard.gelato.com/docs/products/stock/
+        # region-availability): a second design of the same poster is the same base product.
+        uid = self.small.gelato_product_uid
+        second = self.env['product.template'].create({
+            'name': "Second design", 'type': 'consu', 'gelato_template_ref': 'tpl-second',
+        }).product_variant_id
+        second.gelato_product_uid = uid
+        self.simulator.stock_overrides[(uid, 'EU')] = 'out-of-stock'
+        answer = self.poster.action_gelato_check_availability()
+        self.assertEqual(self.small._gelato_availability_in('EU'), 'out-of-stock')
+        self.assertEqual(second._gelato_availability_in('EU'), 'out-of-stock',
+                         "the second design is out of stock too")
+        self.assertIn('EU: out-of-stock', answer['params']['message'])
