@@ -411,7 +411,7 @@ class ProductProduct(models.Model):
         return company.currency_id.round(price)
 
     @api.model
-    def _cron_gelato_refresh_costs(self, batch=200):
+    def _cron_gelato_refresh_costs(self, limit=200):
         """Refresh the Gelato costs of every company using Gelato, a batch per company (one
         transaction each, `batch.run_batch`), the least recently refreshed first; a company
         without an API key is skipped with a message, and a product whose cost cannot be written
@@ -425,7 +425,7 @@ class ProductProduct(models.Model):
             products = self.with_company(company).search([
                 ('gelato_product_uid', '!=', False),
                 ('company_id', 'in', [False, company.id]),
-            ], limit=batch, order='write_date, id')
+            ], limit=limit, order='write_date, id')
             try:
                 updated, errors = products._gelato_fetch_costs()
             except GelatoError as error:  # e.g. the key Gelato refuses: the next company goes on.

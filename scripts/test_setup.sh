@@ -102,7 +102,7 @@ else
     fail "the next run gets the server up"; tail -30 "$log"
 fi
 check "it stops the simulator the killed run left" grep -q "stopping the simulator a previous run left" "$log"
-check "that simulator is gone" bash -c "! kill -0 $stale 2>/dev/null"
+check "that simulator is gone" bash -c "! ps -o stat= -p $stale | grep -qv Z"
 check "it makes the half-made database again" grep -q "left half-made" "$log"
 check "the database is marked ready" bash -c "psql -d postgres -tAc \"select shobj_description(oid, 'pg_database') from pg_database where datname='$GELATO_DEV_DB'\" | grep -q ready"
 sim=$(cat "$pidfile" 2>/dev/null)
@@ -110,7 +110,9 @@ kill -TERM -- -"$RUN_PID" 2>/dev/null
 for _ in $(seq 1 40); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.5; done
 RUN_PID=
 sleep 1
-check "a stopped run stops its simulator" bash -c "[ -n '$sim' ] && ! kill -0 $sim 2>/dev/null"
+# Gone, or a zombie its killed parent left to be reaped: either way it serves nothing.
+check "a stopped run stops its simulator" \
+    bash -c "[ -n '$sim' ] && ! ps -o stat= -p $sim | grep -qv Z && ! curl -fs http://127.0.0.1:$GELATO_SIM_PORT/_simulator/state >/dev/null"
 
 echo "setup: $passed passed, $failed failed"
 [ "$failed" = 0 ]

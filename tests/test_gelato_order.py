@@ -262,11 +262,14 @@ class TestGelatoOrder(GelatoOrderTestMixin, GelatoOrderCase):
         action = self.env.ref('gelato_connector.action_gelato_order')
         self.assertTrue(action)
         view = self.env.ref('gelato_connector.view_gelato_order_search')
-        domain = next(f for f in view.arch_db.split('<filter') if 'needs_attention' in f)
-        self.assertIn('failed', domain)
-        self.assertIn(order.gelato_order_ids, self.env['gelato.order'].search([
-            '|', ('state', '=', 'attention'), '&', ('state', '=', 'sent'),
-            ('status', 'in', ('failed', 'on_hold', 'returned'))]))
+        domain = next(f for f in view.arch_db.split('<filter') if 'name="needs_attention"' in f)
+        self.assertIn("('needs_attention', '=', True)", domain)
+        self.assertTrue(order.gelato_order_ids.needs_attention)
+        self.assertIn(order.gelato_order_ids, self.env['gelato.order'].search(
+            [('needs_attention', '=', True)]))
+        # Replaced by a reorder: it no longer needs anyone.
+        order.gelato_order_ids._gelato_set_state('replaced')
+        self.assertFalse(order.gelato_order_ids.needs_attention)
 
     def test_reconfirming_a_cancelled_order_starts_its_gelato_life_afresh(self):
         order = self._confirm_and_send(self._order())
