@@ -252,6 +252,11 @@ _REGION_COUNTRIES = {
 COUNTRY_STOCK_REGIONS = {
     code: region for region, codes in _REGION_COUNTRIES.items() for code in codes.split()
 }
+# Address line 2 is shorter in some countries than Gelato's 35 characters elsewhere, and only
+# these special characters are accepted in address lines (apisupport.gelato.com, article
+# 360013856080).
+ADDRESS_LINE2_LIMITS = {'DE': 25, 'BR': 30}
+ADDRESS_SPECIAL_CHARACTERS = ".,-'()"
 # Destinations Gelato does not serve at all (same page).
 UNSUPPORTED_COUNTRIES = {'AX', 'IO', 'TF', 'HM', 'IM', 'NF', 'GS', 'TK', 'UM'}
 

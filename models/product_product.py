@@ -6,7 +6,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 
-from odoo.addons.gelato_connector import const, print_check, utils
+from odoo.addons.gelato_connector import batch, const, print_check, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError
 
 _logger = logging.getLogger(__name__)

@@ -46,6 +46,30 @@ class ResPartner(models.Model):
             missing.append(self._fields['email']._description_string(self.env))
         return missing
 
+    def _gelato_address_rule_problems(self):
+        """What Gelato refuses in this address whatever is filled in: a destination it does not
+        serve, special characters it does not accept in the street (only `.,-'()`), a street 2
+        longer than the country allows (apisupport.gelato.com, article 360013856080).
+
+        :return: One sentence per problem.
+        :rtype: list[str]
+        """
+        self.ensure_one()
+        problems = []
+        country = self.country_id
+        if country.code in const.UNSUPPORTED_COUNTRIES:
+            problems.append(_("Gelato does not deliver to %(country)s.", country=country.name))
+        street = f"{self.street or ''} {self.street2 or ''}"
+        refused = sorted({c for c in street if not (c.isalnum() or c.isspace()
+                                                    or c in const.ADDRESS_SPECIAL_CHARACTERS)})
+        if refused:
+            problems.append(_(
+                "The street of %(partner)s has characters Gelato does not accept (%(chars)s): "
+                "only letters, digits, spaces and %(allowed)s are.",
+                partner=self.display_name, chars=' '.join(refused),
+                allowed=' '.join(const.ADDRESS_SPECIAL_CHARACTERS)))
+        return problems
+
     def _gelato_br_state_tax_id(self):
         """The Brazilian state tax id (IE) of a company: Brazil's localization keeps it in
         `l10n_br_ie_code`; without it, in the Gelato field of the partner."""
@@ -70,11 +94,13 @@ class ResPartner(models.Model):
         line1, line2 = utils.fit_address_lines(
             self.street or '', self.street2 or '', limits['addressLine1'],
         )
-        if len(line2) > limits['addressLine2']:
+        line2_limit = const.ADDRESS_LINE2_LIMITS.get(self.country_id.code, limits['addressLine2'])
+        if len(line2) > line2_limit:
             raise UserError(_(
                 "The address of %(partner)s is too long for Gelato: street and street 2 together "
-                "must fit in %(length)s characters. Please shorten it.",
-                partner=self.display_name, length=limits['addressLine1'] + limits['addressLine2'],
+                "must fit in %(length)s characters in %(country)s. Please shorten it.",
+                partner=self.display_name, length=limits['addressLine1'] + line2_limit,
+                country=self.country_id.name or '-',
             ))
         company_name = self.commercial_company_name if self.commercial_company_name != self.name \
             else ''

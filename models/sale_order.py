@@ -345,13 +345,14 @@ class SaleOrder(models.Model):
         """Return what is missing in the shipping address for Gelato, as sentences."""
         self.ensure_one()
         partner = self.partner_shipping_id or self.partner_id
+        problems = partner._gelato_address_rule_problems()
         missing = partner._gelato_missing_address_fields(email=self.partner_id.email)
-        if not missing:
-            return []
-        return [self.env._(
-            "The shipping address of %(partner)s lacks: %(fields)s.",
-            partner=partner.display_name or self.env._("the customer"), fields=', '.join(missing),
-        )]
+        if missing:
+            problems.append(self.env._(
+                "The shipping address of %(partner)s lacks: %(fields)s.",
+                partner=partner.display_name or self.env._("the customer"),
+                fields=', '.join(missing)))
+        return problems
 
     def _gelato_print_warnings(self):
         """What may print badly but does not stop the order (low resolution, another shape

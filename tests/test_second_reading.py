@@ -6,7 +6,7 @@ from pathlib import Path
 
 from urllib3.response import HTTPResponse
 
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
 from odoo.addons.gelato_connector import const
@@ -142,3 +142,34 @@ class TestSecondReading(GelatoOrderCase):
         self.assertEqual(second._gelato_availability_in('EU'), 'out-of-stock',
                          "the second design is out of stock too")
         self.assertIn('EU: out-of-stock', answer['params']['message'])
+
+    # --- addresses (apisupport.gelato.com, article 360013856080) ----------------------------
+
+    def test_street_2_is_25_characters_in_germany_and_the_street_is_never_cut(self):
+        self.customer.write({'street': 'Unter den Linden 5',
+                             'street2': 'Hinterhaus, 3. Stock links'})
+        self.assertEqual(len(self.customer.street2), 26)
+        order = self._order()
+        with self.assertRaises(UserError) as refusal:
+            order.partner_shipping_id._gelato_prepare_address_payload()
+        self.assertIn("Germany", refusal.exception.args[0])
+        self.customer.country_id = self.env.ref('base.dk')
+        payload = self.customer._gelato_prepare_address_payload()
+        self.assertEqual(payload['addressLine2'], 'Hinterhaus, 3. Stock links', "35 elsewhere")
+
+    def test_special_characters_gelato_refuses_are_named_before_gelato(self):
+        self.customer.street = 'Unter den Linden 5 #2 / Hof'
+        order = self._order()
+        problems = order._gelato_readiness_problems()
+        self.assertTrue(any('# /' in p for p in problems), problems)
+        self.customer.street = "Unter den Linden 5 (Hof), Eingang A-2, O'Neill."
+        self.assertFalse(order._gelato_readiness_problems())
+
+    def test_a_destination_gelato_does_not_serve_is_refused_before_gelato(self):
+        self.customer.write({'country_id': self.env.ref('base.hm').id, 'zip': '7151'})
+        order = self._order()
+        self.simulator.clear_requests()
+        rate = self.carrier_normal.rate_shipment(order)
+        self.assertFalse(rate['success'])
+        self.assertIn("does not deliver", rate['error_message'])
+        self.assertEqual(self.simulator.requests, [])
