@@ -87,7 +87,10 @@ class TestSecondReading(GelatoOrderCase):
         billed = self.env['account.move.line'].search(
             [('gelato_receipt_ref', '=', receipt['id'])])
         self.assertTrue(billed, "the receipt is billed")
-        self.assertIn(2.0, billed.mapped('quantity'))
+        self.assertAlmostEqual(
+            sum(billed.mapped('price_subtotal')),
+            receipt['productsPrice'] + receipt['packagingPrice'] + receipt['shippingPrice'],
+            places=2)
 
     # --- security and reliability -------------------------------------------------------------
 
