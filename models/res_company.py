@@ -3,6 +3,7 @@
 import hmac
 
 from odoo import api, fields, models, tools
+from odoo.exceptions import ValidationError
 
 
 class ResCompany(models.Model):
@@ -53,6 +54,18 @@ class ResCompany(models.Model):
         return res
 
     # === BUSINESS METHODS === #
+
+    @api.constrains('gelato_webhook_secret')
+    def _check_gelato_webhook_secret_unique(self):
+        """One webhook secret, one company: the webhook finds the company by the secret Gelato
+        signs with, so two companies sharing one would receive each other's events."""
+        for company in self.sudo().filtered('gelato_webhook_secret'):
+            if self.sudo().search_count([('id', '!=', company.id),
+                                         ('gelato_webhook_secret', '=',
+                                          company.gelato_webhook_secret)], limit=1):
+                raise ValidationError(self.env._(
+                    "Another company already uses this Gelato webhook secret: each company "
+                    "needs its own (Gelato > Developer > Webhooks > Generate key)."))
 
     def _gelato_vendor(self):
         """The vendor of Gelato's bills for this company."""

@@ -176,3 +176,10 @@ class TestSecondReading(GelatoOrderCase):
         self.assertFalse(rate['success'])
         self.assertIn("does not deliver", rate['error_message'])
         self.assertEqual(self.simulator.requests, [])
+
+    def test_a_webhook_secret_is_one_companys(self):
+        other = self.env['res.company'].create({'name': "Second Gelato Shop"})
+        with self.assertRaises(ValidationError):
+            other.gelato_webhook_secret = self.company.gelato_webhook_secret
+        other.gelato_webhook_secret = 'another-secret-of-its-own'
+        self.assertEqual(other.gelato_webhook_secret, 'another-secret-of-its-own')
