@@ -155,3 +155,10 @@ class TestVariantOverrides(GelatoHttpCase):
         self.assertEqual(repaired, lost)
         self.assertEqual(self.medium.gelato_image_ids, lost)
         self.assertEqual(lost.name, 'default')
+
+    def test_the_variant_form_of_the_variants_button_has_the_gelato_section(self):
+        view = self.env.ref('product.product_variant_easy_edit_view')
+        arch = self.env['product.product'].with_user(self.product_manager).get_view(
+            view.id, 'form')['arch']
+        self.assertIn('gelato_image_ids', arch)
+        self.assertIn('gelato_product_uid', arch)
