@@ -33,6 +33,7 @@
             'gelato_connector/static/tests/tours/**/*',
         ],
     },
+    'post_init_hook': 'post_init_hook',
     'installable': True,
     'application': False,
 }

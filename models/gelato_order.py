@@ -60,6 +60,7 @@ class GelatoOrder(models.Model):
             ('connected', "Connected order"),
             ('reorder', "Reorder by Gelato"),
             ('migrated', "Sent by an earlier version"),
+            ('switched', "Sent by Odoo's Gelato module"),
         ],
         required=True, default='sent', readonly=True,
     )
@@ -1070,6 +1071,15 @@ class GelatoOrder(models.Model):
             raise GelatoError(self.env._(
                 "The order %s is being sent to Gelato; the event is processed again once its "
                 "answer is stored.", reference), transient=True)
+        if switched := siblings.filtered(lambda o: o.origin == 'switched' and not o.gelato_id):
+            # An order Odoo's module sent (its reference is the sale order's id): its first
+            # event names its Gelato id.
+            if switched[:1]._gelato_take_over(gelato_id):
+                return switched[:1], None
+            return self.browse(), self.env._(
+                "Gelato's order %(id)s carries the reference %(reference)s of an order Odoo's "
+                "Gelato module sent, but not its items: left untouched.",
+                id=gelato_id, reference=reference)
         adopted = siblings[:1]._gelato_adopt(gelato_id)
         if not adopted:
             return self.browse(), self.env._(
@@ -1127,6 +1137,63 @@ class GelatoOrder(models.Model):
                 "Gelato produces part of the order separately: %(order)s.",
                 order=record.display_name))
         return record
+
+    def _gelato_is_switched_order(self, remote):
+        """Return whether an order of Gelato is the one Odoo's Gelato module sent for this
+        record's sale: its reference (the sale order's id) and, since that module sent neither
+        metadata nor a database token, its items (`itemReferenceId`: the product's id) too.
+
+        :param dict remote: The order as Gelato returns it (GET order).
+        :rtype: bool
+        """
+        self.ensure_one()
+        if not isinstance(remote, dict) or utils.clean_str(
+                remote.get('orderReferenceId')) != self.reference:
+            return False
+        items = remote.get('items') if isinstance(remote.get('items'), list) else []
+        sent = {utils.clean_str(item.get('itemReferenceId'))
+                for item in items if isinstance(item, dict)}
+        products = {str(product_id) for product_id in self.sale_line_ids.product_id.ids}
+        return bool(sent) and sent <= products
+
+    def _gelato_take_over(self, gelato_id, remote=None):
+        """Give an order Odoo's Gelato module sent (adopted by the switch, `origin` switched)
+        the Gelato id it has there, once Gelato's order is read and found to be that one.
+
+        :param str gelato_id: Gelato's order id.
+        :param dict remote: The order, when already read.
+        :return: Whether the record now follows that order.
+        :rtype: bool
+        """
+        self.ensure_one()
+        if self.gelato_id or self.origin != 'switched':
+            return False
+        if remote is None:
+            remote = self.company_id._gelato_request('order', 'GET', f'/v4/orders/{gelato_id}')
+        if not self._gelato_is_switched_order(remote):
+            return False
+        self.write({'gelato_id': gelato_id, 'last_update_at': fields.Datetime.now()})
+        self._gelato_apply_remote(remote, adopt_connected=True)
+        self.sale_order_id._gelato_note(self.env._(
+            "Gelato's order %s is followed here (sent by Odoo's Gelato module).", gelato_id))
+        return True
+
+    def _gelato_find_switched_remote(self):
+        """For an order Odoo's Gelato module sent whose Gelato id is not known: look it up at
+        Gelato by its reference, and take it over when it is that order."""
+        self.ensure_one()
+        answer = self.company_id._gelato_request(
+            'order', 'POST', '/v4/orders:search', safe=True,
+            json={'orderReferenceIds': [self.reference], 'limit': 10},
+        )
+        for summary in (answer.get('orders') or []) if isinstance(answer, dict) else []:
+            if not isinstance(summary, dict) or utils.clean_str(
+                    summary.get('orderReferenceId')) != self.reference:
+                continue
+            gelato_id = utils.gelato_id(summary.get('id'))
+            if gelato_id and self._gelato_take_over(gelato_id):
+                return True
+        return False
 
     def _gelato_adopt_connected(self, gelato_id):
         """Adopt a connected order named in this order's `connectedOrderIds`.
@@ -1286,7 +1353,7 @@ class GelatoOrder(models.Model):
         transaction, the quietest first."""
         quiet_since = fields.Datetime.now() - timedelta(hours=const.RECONCILE_AFTER_HOURS)
         domain = [
-            ('state', '=', 'sent'), ('gelato_id', '!=', False),
+            ('state', '=', 'sent'), '|', ('gelato_id', '!=', False), ('origin', '=', 'switched'),
             ('status', 'not in', const.FINAL_STATUSES),
             '|', ('last_update_at', '=', False), ('last_update_at', '<', quiet_since),
         ]
@@ -1302,6 +1369,11 @@ class GelatoOrder(models.Model):
         """Read the order from Gelato and apply it as the webhook would; for a failed or held
         order, also look for the reorder Gelato may have made under the same reference."""
         self.ensure_one()
+        if not self.gelato_id:
+            # Sent by Odoo's Gelato module, which kept no Gelato id: found by its reference.
+            self._gelato_find_switched_remote()
+            self.last_update_at = fields.Datetime.now()
+            return
         remote = self.company_id._gelato_request('order', 'GET', f'/v4/orders/{self.gelato_id}')
         self._gelato_apply_remote(remote, adopt_connected=True)
         self.last_update_at = fields.Datetime.now()

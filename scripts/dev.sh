@@ -266,6 +266,20 @@ run_setup_test() {
     [ "$SETUP_RC" = 0 ] || { grep -a "FAILED" "$CACHE/setup-test.log" >&2; say "set-up test log: $CACHE/setup-test.log"; }
 }
 
+# The switch from Odoo's own Gelato modules (scripts/test_switch.py: a database made with Odoo's
+# website_sale_gelato and sale_gelato_stock, filled through them against the simulator, switched
+# by `odoo-bin gelato_switch`); skipped like the set-up's test. A failure fails the command.
+SWITCH_RC=0
+run_switch_test() {
+    if [ -n "${GELATO_TEST_TAGS:-}" ] || [ "${GELATO_SKIP_SWITCH_TEST:-}" = 1 ]; then return; fi
+    ensure_template_db
+    say "testing the switch from Odoo's Gelato modules (scripts/test_switch.py)"
+    "$PYTHON" "$REPO/scripts/test_switch.py" "$ODOO_ROOT/odoo-bin" "$(odoo_addons_path)" "$DATA_DIR" \
+        "$TEMPLATE_DB" >"$CACHE/switch-test.log" 2>&1 || SWITCH_RC=1
+    tail -1 "$CACHE/switch-test.log"
+    [ "$SWITCH_RC" = 0 ] || { grep -a "FAILED" "$CACHE/switch-test.log" >&2; say "switch test log: $CACHE/switch-test.log"; }
+}
+
 # The whole suite (GELATO_TEST_TAGS picks some), then the code checks unless --no-lint is given.
 run_tests() {
     ensure_chromium
@@ -284,6 +298,7 @@ run_tests() {
     "$PYTHON" "$REPO/scripts/test_summary.py" "$log" || rc=1
     [ "${1:-}" = --no-lint ] || run_lint || rc=1
     [ "$SETUP_RC" = 0 ] || rc=1
+    [ "$SWITCH_RC" = 0 ] || rc=1
     return $rc
 }
 
@@ -455,7 +470,7 @@ main() {
     local cmd=${1:-}
     case "$cmd" in
         setup) setup; ensure_template_db; say "ready" ;;
-        test) setup; run_setup_test; run_tests ;;
+        test) setup; run_setup_test; run_switch_test; run_tests ;;
         screenshots) setup; run_screenshots ;;
         pytest) shift; setup; run_pytest "$@" ;;
         lint) setup; run_lint ;;

@@ -207,7 +207,8 @@ class ApiHandlers:
             reference = item.get('itemReferenceId')
             if _blank(reference):
                 errors.append((f'{where}.itemReferenceId', 'is required'))
-            elif isinstance(reference, str):
+            elif isinstance(reference, (str, int)) and not isinstance(reference, bool):
+                reference = str(reference)  # docs/get-started/: a string or numeric value
                 if reference in seen:
                     errors.append((f'{where}.itemReferenceId', 'must be unique within the order'))
                 seen.add(reference)
@@ -437,7 +438,7 @@ class ApiHandlers:
         items = []
         for item in body['items']:
             stored = {
-                'id': str(uuid.uuid4()), 'itemReferenceId': item['itemReferenceId'],
+                'id': str(uuid.uuid4()), 'itemReferenceId': str(item['itemReferenceId']),
                 'productUid': item['productUid'], 'quantity': item['quantity'],
                 'files': [{'type': f.get('type') or 'default', 'url': f.get('url')}
                           for f in item.get('files') or []],
@@ -456,8 +457,9 @@ class ApiHandlers:
         order_id = str(uuid.uuid4())
         return {
             'id': order_id, 'orderType': order_type,
-            'orderReferenceId': body['orderReferenceId'],
-            'customerReferenceId': body['customerReferenceId'],
+            # Answered as strings, whatever was sent (docs/orders/v4/get/ example).
+            'orderReferenceId': str(body['orderReferenceId']),
+            'customerReferenceId': str(body['customerReferenceId']),
             'fulfillmentStatus': status, 'financialStatus': data.FINANCIAL_STATUS[status],
             'currency': currency, 'channel': 'api', 'storeId': None,
             'createdAt': now, 'updatedAt': now, 'orderedAt': None if draft else now,
@@ -587,7 +589,7 @@ class ApiHandlers:
             quantity = sum(p['quantity'] for p in group)
             quotes.append({
                 'id': str(uuid.uuid4()),
-                'itemReferenceIds': [p['itemReferenceId'] for p in group],
+                'itemReferenceIds': [str(p['itemReferenceId']) for p in group],
                 'fulfillmentCountry': home if n == 0 else ('DE' if home == 'US' else 'US'),
                 'shipmentMethods': [{
                     'name': m[1], 'shipmentMethodUid': m[0],
@@ -597,10 +599,10 @@ class ApiHandlers:
                     'incoTerms': 'DDP',
                 } for m in data.methods_for(country)],
                 'products': [{
-                    'itemReferenceId': p['itemReferenceId'], 'productUid': p['productUid'],
+                    'itemReferenceId': str(p['itemReferenceId']), 'productUid': p['productUid'],
                     'pageCount': p.get('pageCount'), 'quantity': p['quantity'],
                     'currency': currency,
                     'price': data.product_price(p['productUid'], p['quantity'], currency),
                 } for p in group],
             })
-        return json_response({'orderReferenceId': body['orderReferenceId'], 'quotes': quotes})
+        return json_response({'orderReferenceId': str(body['orderReferenceId']), 'quotes': quotes})
