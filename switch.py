@@ -310,7 +310,7 @@ def _adopt_orders(env, report):
                                                                                'express'))
         record = GelatoOrder.create({
             'sale_order_id': sale.id,
-            # What Odoo's module sent as orderReferenceId (`sale_gelato`, `_create_order_on_gelato`).
+            # Odoo's module's orderReferenceId (`sale_gelato`: `_create_order_on_gelato`).
             'reference': str(sale.id),
             'origin': 'switched',
             'gelato_id': gelato_id,
@@ -374,7 +374,8 @@ def verify(env, kept):
 
     return {
         'templates': (alive('product.template', kept.get('templates'),
-                            [('gelato_template_ref', '!=', False)]), len(kept.get('templates', []))),
+                            [('gelato_template_ref', '!=', False)]),
+                      len(kept.get('templates', []))),
         'variants': (alive('product.product', kept.get('variants'),
                            [('gelato_product_uid', '!=', False)]), len(kept.get('variants', []))),
         'images': (alive('product.document', kept.get('images'), [('is_gelato', '=', True)]),

@@ -16,6 +16,7 @@ Ends with one line: `switch: N passed, N failed`.
 Usage: python scripts/test_switch.py ODOO_BIN ADDONS_PATH DATA_DIR TEMPLATE_DB
 """
 import base64
+import contextlib
 import datetime
 import json
 import os
@@ -41,8 +42,8 @@ RESULTS = []
 
 def check(name, condition, detail=''):
     RESULTS.append(bool(condition))
-    print(f"{'ok' if condition else 'FAILED'}: {name}{f' ({detail})' if detail and not condition else ''}",
-          flush=True)
+    why = f' ({detail})' if detail and not condition else ''
+    print(f"{'ok' if condition else 'FAILED'}: {name}{why}", flush=True)
     return condition
 
 
@@ -50,10 +51,11 @@ def check(name, condition, detail=''):
 
 def make_certificate(folder):
     """A certificate authority and a certificate for *.gelatoapis.com it signs."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    # Imported here: Odoo's requirements bring `cryptography`, the simulator does not need it.
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
 
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
@@ -218,6 +220,10 @@ sale = env['sale.order'].create({'partner_id': partner.id,
                                                         'product_uom_qty': 2})]})
 sale.set_delivery_line(carrier, 7.5)
 sale.action_confirm()
+# A second order, which Gelato delivers before the switch.
+done = sale.copy()
+done.set_delivery_line(carrier, 7.5)
+done.action_confirm()
 env.cr.commit()  # Odoo's module confirms its draft at Gelato after the commit.
 print('RESULT ' + json.dumps({
     'template': product.id, 'variants': product.product_variant_ids.ids,
@@ -228,6 +234,7 @@ print('RESULT ' + json.dumps({
     'carrier': carrier.id, 'express': env.ref('sale_gelato.express_delivery').id,
     'carrier_product': carrier.product_id.id,
     'sale': sale.id, 'sale_name': sale.name, 'sale_state': sale.state,
+    'delivered_sale': done.id, 'delivered_name': done.name,
     'pickings': len(sale.picking_ids), 'partner': partner.id, 'company': company.id,
 }))
 '''
@@ -242,6 +249,7 @@ company = env['res.company'].browse(%(company)d)
 carrier = env['delivery.carrier'].browse(%(carrier)d).exists()
 sale = env['sale.order'].browse(%(sale)d)
 orders = env['gelato.order'].search([('sale_order_id', '=', sale.id)])
+delivered = env['gelato.order'].search_count([('sale_order_id', '=', %(delivered_sale)d)])
 env['ir.config_parameter'].set_param('gelato_connector.api_url_template', %(api_url)r)
 env.cr.commit()
 print('RESULT ' + json.dumps({
@@ -264,6 +272,7 @@ print('RESULT ' + json.dumps({
     'orders': [[o.reference, o.origin, o.state, o.gelato_id or None, o.status or None]
                for o in orders],
     'pickings': [[p.state, p.picking_type_code] for p in sale.picking_ids],
+    'delivered_orders': delivered,
 }))
 '''
 
@@ -320,7 +329,6 @@ def main(odoo_bin, addons_path, data_dir, template_db):
                NO_PROXY='127.0.0.1,localhost', no_proxy='127.0.0.1,localhost',
                REQUESTS_CA_BUNDLE=os.path.join(folder, 'ca.pem'))
     odoo = Odoo(odoo_bin, addons_path, data_dir, db, env)
-    server = None
     subprocess.run(['dropdb', '--if-exists', db], check=False)
     subprocess.run(['createdb', '-T', template_db, db], check=True)
     filestore = os.path.join(data_dir, 'filestore')
@@ -331,8 +339,8 @@ def main(odoo_bin, addons_path, data_dir, template_db):
         done = odoo.run('-d', db, f'--data-dir={data_dir}', '-i',
                         'website_sale_gelato,sale_gelato_stock', '--stop-after-init',
                         '--no-http', '--log-level=warn')
-        if not check("Odoo's website_sale_gelato and sale_gelato_stock install", done.returncode == 0,
-                     done.stderr[-2000:]):
+        if not check("Odoo's website_sale_gelato and sale_gelato_stock install",
+                     done.returncode == 0, done.stderr[-2000:]):
             return
         png = base64.b64encode(sim_data.png(3600, 4800, (200, 120, 40))).decode()
         before = odoo.shell(FILL % {'key': API_KEY, 'secret': SECRET, 'template': TEMPLATE_ID,
@@ -348,6 +356,14 @@ def main(odoo_bin, addons_path, data_dir, template_db):
               "of orderType order under the sale order's id)",
               len(remote) == 1 and remote[0]['orderType'] == 'order', remote)
         check("Odoo's sale_gelato_stock made no delivery picking for it", before['pickings'] == 0)
+        delivered_remote = [o for o in simulator.orders.values()
+                            if o['orderReferenceId'] == str(before['delivered_sale'])]
+        with odoo_server(odoo, folder) as port:
+            for status in ('shipped', 'delivered'):
+                codes = simulator.advance_order(delivered_remote[0]['id'], status,
+                                                f'http://127.0.0.1:{port}/gelato/webhook', SECRET)
+        check("Odoo's module received Gelato's delivered event for the second order",
+              codes and codes[-1] == 200, codes)
 
         # A database it cannot switch: refused before anything changes.
         twin = odoo.shell("import json\ntwin = env['res.company'].create({'name': 'Twin Company', "
@@ -366,6 +382,9 @@ def main(odoo_bin, addons_path, data_dir, template_db):
         check("gelato_switch switches the database", switched.returncode == 0
               and 'gelato_switch: switched.' in switched.stdout,
               switched.stdout + switched.stderr[-4000:])
+        check("the order Gelato delivered is not adopted, and the report says why",
+              f"Already delivered (Odoo's module told the customer), not followed: "
+              f"{before['delivered_name']}." in switched.stdout, switched.stdout)
         check("its report says what it kept and adopted",
               'kept: 1 of 1 products with a Gelato template reference' in switched.stdout
               and 'kept: 3 of 3 variants with a Gelato product UID' in switched.stdout
@@ -393,23 +412,16 @@ def main(odoo_bin, addons_path, data_dir, template_db):
         check("the order in flight is a Gelato order adopted by its old reference",
               after['orders'] == [[str(before['sale']), 'switched', 'sent', None, None]],
               after['orders'])
+        check("the delivered order has no Gelato order", after['delivered_orders'] == 0)
         check("it now has its delivery picking", after['pickings'] == [['assigned', 'outgoing']]
               or (len(after['pickings']) == 1 and after['pickings'][0][1] == 'outgoing'),
               after['pickings'])
 
         # The order's next webhooks, from Gelato (the simulator), to this addon.
-        port = free_port()
-        server = subprocess.Popen(
-            [*odoo.base, '-d', db, f'--data-dir={data_dir}', f'--http-port={port}',
-             '--http-interface=127.0.0.1', f'--db-filter=^{db}$', '--log-level=warn',
-             '--max-cron-threads=0'],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(folder, 'server.log'),
-                                                            'w'))
-        check("Odoo serves the switched database", wait_http(
-            f'http://127.0.0.1:{port}/web/health'))
-        webhook = f'http://127.0.0.1:{port}/gelato/webhook'
-        for status in ('shipped', 'delivered'):
-            simulator.advance_order(remote[0]['id'], status, webhook, SECRET)
+        with odoo_server(odoo, folder) as port:
+            for status in ('shipped', 'delivered'):
+                simulator.advance_order(remote[0]['id'], status,
+                                        f'http://127.0.0.1:{port}/gelato/webhook', SECRET)
         delivered = odoo.shell(DELIVERED % before)
         check("the webhook found the order by its reference and took Gelato's id",
               delivered['orders'] == [[remote[0]['id'], 'delivered', 'switched']],
@@ -419,9 +431,6 @@ def main(odoo_bin, addons_path, data_dir, template_db):
               and delivered['pickings'][0][1], delivered['pickings'])
         check("the customer was mailed (shipped, delivered)", len(delivered['mails']) >= 2,
               delivered['mails'])
-        server.terminate()
-        server.wait(30)
-        server = None
 
         print_before = fingerprint(db)
         again = odoo.switch()
@@ -429,13 +438,32 @@ def main(odoo_bin, addons_path, data_dir, template_db):
               again.returncode == 0 and 'already switched, nothing to do' in again.stdout
               and fingerprint(db) == print_before, again.stdout + again.stderr[-2000:])
     finally:
-        if server:
-            server.kill()
         simulator.stop()
         subprocess.run(['dropdb', '--if-exists', db], check=False)
         subprocess.run(['rm', '-rf', os.path.join(filestore, db)], check=False)
         passed = sum(RESULTS)
         print(f"switch: {passed} passed, {len(RESULTS) - passed} failed", flush=True)
+
+
+@contextlib.contextmanager
+def odoo_server(odoo, folder):
+    """Serve the database over HTTP (no cron) while the block runs; yield the port."""
+    port = free_port()
+    with open(os.path.join(folder, 'server.log'), 'a') as log:
+        server = subprocess.Popen(
+            [*odoo.base, '-d', odoo.db, f'--data-dir={odoo.data_dir}', f'--http-port={port}',
+             '--http-interface=127.0.0.1', f'--db-filter=^{odoo.db}$', '--log-level=warn',
+             '--max-cron-threads=0'], env=odoo.env, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        if not wait_http(f'http://127.0.0.1:{port}/web/health'):
+            raise RuntimeError('Odoo did not start')
+        yield port
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def free_port():

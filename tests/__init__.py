@@ -19,6 +19,7 @@ from . import (
     test_second_reading,
     test_settings,
     test_simulator,
+    test_switch,
     test_walk,
     test_webhook,
     test_website,
