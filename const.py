@@ -141,6 +141,13 @@ ATTENTION_STATUSES = ('failed', 'on_hold', 'returned', 'not_connected', 'pending
 # Statuses of an order that Gelato's support may replace by a reorder under its reference.
 REORDERED_STATUSES = ('failed', 'on_hold', 'canceled')
 # Statuses after which Gelato no longer changes the order by itself.
+# The longest delayed approval (Gelato's store apps offer 6 to 72 hours).
+APPROVAL_DELAY_MAX_HOURS = 720
+# The partner fields a held order's draft was made with (its shipping address).
+HELD_ADDRESS_FIELDS = frozenset({
+    'name', 'street', 'street2', 'city', 'zip', 'state_id', 'country_id', 'email', 'phone',
+    'company_name', 'parent_id',
+})
 FINAL_STATUSES = ('delivered', 'returned', 'canceled')
 SHIPPED_STATUSES = ('shipped', 'in_transit', 'delivered')
 # Statuses in which Gelato still cancels an order on request ("An order can only be canceled

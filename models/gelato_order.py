@@ -78,6 +78,24 @@ class GelatoOrder(models.Model):
     status = fields.Selection(
         string="Gelato Status", selection=const.ORDER_STATUSES, readonly=True, index=True,
     )
+    # Held orders (`approval_mode` delayed or manual) wait at Gelato as drafts until approved:
+    # written only by `_gelato_hold_values`, `action_hold` and `_gelato_approve_one`.
+    approval_mode = fields.Selection(
+        string="Approval", selection=[('instant', "Instant"), ('delayed', "Delayed"),
+                                      ('manual', "Manual")],
+        default='instant', required=True, readonly=True,
+        help="Instant: printed at once. Delayed: approved automatically at the approval time. "
+             "Manual: waits at Gelato, as a draft, until someone presses Approve now.",
+    )
+    approve_at = fields.Datetime(
+        string="Approve At", readonly=True, index='btree_not_null',
+        help="When the held order is approved (for a manual one: once someone approved it).",
+    )
+    approved_at = fields.Datetime(string="Approved", readonly=True)
+    is_held = fields.Boolean(
+        string="Awaiting Approval", compute='_compute_is_held', store=True, index=True,
+        help="Waiting at Gelato as a draft: nothing is printed or charged until it is approved.",
+    )
     needs_attention = fields.Boolean(
         string="Needs Attention", compute='_compute_needs_attention', store=True, index=True,
         help="The one \"needs attention\" rule: the order could not be sent, or Gelato holds, "
@@ -182,7 +200,51 @@ class GelatoOrder(models.Model):
         for order in self:
             order.event_count = counts.get(order, 0)
 
+    @api.depends('approval_mode', 'approved_at', 'state', 'status')
+    def _compute_is_held(self):
+        for order in self:
+            order.is_held = order.approval_mode != 'instant' and not order.approved_at \
+                and order.state in ('pending', 'attention', 'sent') \
+                and order.status in (False, 'draft')
+
     # === ACTION METHODS === #
+
+    def action_approve(self):
+        """Have the held orders printed: "Approve now". Each draft is turned into an order at
+        Gelato by the approval's scheduled action as soon as this request commits (one PATCH,
+        retried when Gelato is down).
+
+        :return: A notification saying the orders are on their way.
+        :rtype: dict
+        """
+        self._gelato_check_can_act()
+        held = self.sudo().filtered('is_held')
+        if not held:
+            return utils.notification('info', self.env._("Gelato"), self.env._(
+                "None of these orders is awaiting approval."))
+        now = fields.Datetime.now()
+        held.write({'approve_at': now})
+        held.sale_order_id._gelato_note(self.env._(
+            "Approved by %(user)s: %(orders)s will be printed.", user=self.env.user.name,
+            orders=', '.join(held.mapped('reference'))))
+        self.env.ref('gelato_connector.ir_cron_gelato_approve').sudo()._trigger()
+        return utils.notification(
+            'info', self.env._("Approved"),
+            self.env._("%s go to production at Gelato within a few seconds.",
+                       ', '.join(held.mapped('reference'))),
+            next_action={'type': 'ir.actions.client', 'tag': 'soft_reload'},
+        )
+
+    def action_hold(self):
+        """Keep delayed orders waiting until someone approves them: "Hold"."""
+        self._gelato_check_can_act()
+        held = self.sudo().filtered(lambda o: o.is_held and o.approval_mode == 'delayed')
+        held.write({'approval_mode': 'manual', 'approve_at': False})
+        for order in held:
+            order.sale_order_id._gelato_note(self.env._(
+                "%(order)s is held by %(user)s until someone approves it.",
+                order=order.reference, user=self.env.user.name))
+        return True
 
     def action_send_again(self):
         """Hand the orders back to the outbox, after what stopped them was fixed: the "Send
@@ -490,6 +552,8 @@ class GelatoOrder(models.Model):
         if not self.status:
             self._gelato_set_status('created')
         sale._gelato_note(self.env._("The order was sent to Gelato (order %s).", self.gelato_id))
+        if self._gelato_order_type() == 'draft':
+            self._gelato_after_held_send()
         return True
 
     def _gelato_find_remote(self):
@@ -1278,6 +1342,149 @@ class GelatoOrder(models.Model):
             order.with_context(gelato_canceled_by=self.env.user.name)._gelato_set_status(
                 'canceled')
 
+    # === BUSINESS METHODS: APPROVAL === #
+
+    @api.model
+    def _gelato_hold_values(self, sale):
+        """How a new Gelato order of `sale` waits before it is printed: the company's approval
+        mode, manual whatever the mode for a product marked to be approved by hand.
+
+        :rtype: dict
+        """
+        company = sale.company_id.sudo()
+        mode = company.gelato_approval_mode or 'instant'
+        if sale._gelato_lines().product_id.product_tmpl_id.filtered('gelato_manual_approval'):
+            mode = 'manual'
+        values = {'approval_mode': mode}
+        if mode == 'delayed':
+            values['approve_at'] = fields.Datetime.now() + timedelta(
+                hours=company.gelato_approval_delay_hours or 24)
+        return values
+
+    def _gelato_order_type(self):
+        """`draft` while the order is held, else `order` (docs/orders/v4/create: orderType)."""
+        self.ensure_one()
+        return 'draft' if self.approval_mode != 'instant' and not self.approved_at else 'order'
+
+    def _gelato_after_held_send(self):
+        """Say that the order waits, and for a manual one, give its people a to-do."""
+        self.ensure_one()
+        sale = self.sale_order_id
+        if self.approval_mode == 'delayed':
+            sale._gelato_note(self.env._(
+                "%(order)s waits at Gelato as a draft until %(when)s, then goes to production "
+                "(Hold keeps it waiting).", order=self.reference,
+                when=fields.Datetime.to_string(self.approve_at)[:16]))
+        else:
+            sale._gelato_note(self.env._(
+                "%s waits at Gelato as a draft until someone approves it.", self.reference))
+            sale._gelato_schedule_activity(
+                self.env._("%s waits for approval before Gelato prints it: check it, then press "
+                           "Approve now on the Gelato order.", self.reference),
+                summary=self.env._("Approve Gelato order %s", self.reference))
+
+    @api.model
+    def _cron_approve_due(self, limit=50):
+        """Approve the held orders whose approval time has come (delayed ones, and the ones
+        someone approved), one per transaction."""
+        domain = [('is_held', '=', True), ('state', '=', 'sent'), ('gelato_id', '!=', False),
+                  ('approve_at', '!=', False), ('approve_at', '<=', fields.Datetime.now())]
+        due = self.sudo().search(domain, limit=limit, order='approve_at, id')
+
+        def approve(order):
+            self.env.cr.execute(
+                "SELECT id FROM gelato_order WHERE id = %s AND approved_at IS NULL "
+                "FOR UPDATE SKIP LOCKED", (order.id,))
+            if self.env.cr.fetchone():
+                order.invalidate_recordset()
+                order._gelato_approve_one()
+
+        batch.run_batch(due, approve, total=self.sudo().search_count(domain))
+
+    def _gelato_approve_one(self):
+        """Turn the draft into an order at Gelato (`PATCH /v4/orders/{id}`, orderType order,
+        the items' current print files: docs/orders/v4/patch). Gelato down: tried again later;
+        a conflict (the draft is already an order) is answered by reading the order; a refusal
+        leaves it held, for a person, with Gelato's words."""
+        self.ensure_one()
+        sale = self.sale_order_id
+        items = {item['itemReferenceId']: item for item in sale._gelato_prepare_items_payload()}
+        patch = {'orderType': 'order'}
+        files = [{'id': item.gelato_item_id, 'files': items[item.item_reference]['files']}
+                 for item in self.item_ids
+                 if item.gelato_item_id and items.get(item.item_reference, {}).get('files')]
+        if files and len(files) == len(self.item_ids):
+            patch['items'] = files
+        try:
+            try:
+                remote = self.company_id._gelato_request(
+                    'order', 'PATCH', f'/v4/orders/{self.gelato_id}', json=patch)
+            except GelatoError as error:
+                if error.status != 409:
+                    raise
+                remote = self.company_id._gelato_request(
+                    'order', 'GET', f'/v4/orders/{self.gelato_id}')
+                if not isinstance(remote, dict) or remote.get('orderType') != 'order':
+                    raise
+        except GelatoError as error:
+            message = str(error.args[0] if error.args else error)
+            if error.transient:
+                self.send_attempts += 1
+                backoff = const.OUTBOX_BACKOFF_MINUTES
+                wait = backoff[min(self.send_attempts, len(backoff)) - 1]
+                self.write({'last_error': message,
+                            'approve_at': fields.Datetime.now() + timedelta(minutes=wait)})
+                return False
+            self.write({'last_error': message, 'approve_at': False, 'approval_mode': 'manual'})
+            sale._gelato_note(self.env._(
+                "Gelato did not approve %s: it stays held.", self.reference), reason=message)
+            sale._gelato_schedule_activity(
+                self.env._("Gelato did not approve %(order)s: %(reason)s", order=self.reference,
+                           reason=message),
+                summary=self.env._("Gelato order not approved: %s", self.reference))
+            return False
+        self.write({'approved_at': fields.Datetime.now(), 'approve_at': False,
+                    'last_error': False, 'send_attempts': 0})
+        if isinstance(remote, dict):
+            self._gelato_apply_remote(remote)
+        if self.status == 'draft':
+            self._gelato_set_status('created')
+        sale._gelato_note(self.env._("%s was approved: Gelato prints it.", self.reference))
+        return True
+
+    def _gelato_replace_held(self):
+        """The address or the goods of held orders changed: Gelato's PATCH takes only the
+        order type and files, so each draft is deleted and a new one is made (the old record
+        is `replaced`), never two live orders.
+
+        :raise UserError: When Gelato could not delete a draft: nothing changes.
+        """
+        for order in self.filtered(lambda o: o.is_held and o.state == 'sent' and o.gelato_id):
+            try:
+                order.company_id._gelato_request('order', 'DELETE',
+                                                 f'/v4/orders/{order.gelato_id}')
+            except GelatoError as error:
+                if error.status != 404:
+                    raise UserError(self.env._(
+                        "Gelato did not delete the draft %(order)s, so the change cannot be "
+                        "made now.\n%(reason)s", order=order.reference,
+                        reason=error.args[0])) from None
+            sale = order.sale_order_id
+            order._gelato_set_state('replaced')
+            new = self.create({
+                'sale_order_id': sale.id,
+                'reference': self._gelato_new_reference(sale),
+                'sale_line_ids': [fields.Command.set(sale._gelato_lines().ids)],
+                'shipment_method_name': order.shipment_method_name,
+                'state': 'pending', 'next_attempt_at': fields.Datetime.now(),
+                'approval_mode': order.approval_mode, 'approve_at': order.approve_at,
+                'parent_id': order.id,
+            })
+            sale._gelato_note(self.env._(
+                "The order changed while held: Gelato's draft %(old)s was deleted and %(new)s "
+                "replaces it.", old=order.gelato_id, new=new.reference))
+            self._gelato_trigger_outbox()
+
     # === BUSINESS METHODS: STUCK ORDERS === #
 
     @api.model
@@ -1301,8 +1508,9 @@ class GelatoOrder(models.Model):
         to-do for the person responsible, saying what to do."""
         now = now or fields.Datetime.now()
         hours = self._gelato_stuck_hours()
+        # A held draft waits for a person or its approval time, not for Gelato.
         for order in self.filtered(lambda o: o.state == 'sent' and not o.is_stuck
-                                   and o.status in hours):
+                                   and not o.is_held and o.status in hours):
             since = order.status_since or order.write_date or now
             if now - since < timedelta(hours=hours[order.status]):
                 continue

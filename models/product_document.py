@@ -135,5 +135,8 @@ class ProductDocument(models.Model):
         token = attachment.access_token or attachment.generate_access_token()[0]
         return {
             'type': self.name.lower(),
-            'url': f'{self.get_base_url()}/web/content/{attachment.id}?access_token={token}',
+            # `unique` names the file's content: a file replaced while the order is held at
+            # Gelato is a new URL when the approval sends the files again.
+            'url': f'{self.get_base_url()}/web/content/{attachment.id}'
+                   f'?unique={(attachment.checksum or "")[:16]}&access_token={token}',
         }

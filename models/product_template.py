@@ -46,6 +46,11 @@ class ProductTemplate(models.Model):
     gelato_missing_images = fields.Boolean(
         string="Print Images Missing", compute='_compute_gelato_missing_image_names',
     )
+    gelato_manual_approval = fields.Boolean(
+        string="Approve Gelato Orders by Hand",
+        help="An order holding this product waits at Gelato, as a draft, until someone approves "
+             "it, whatever the company's approval mode (Gelato's rule for tagged products).",
+    )
     gelato_synced_at = fields.Datetime(string="Last Gelato Sync", readonly=True, copy=False)
     gelato_template_state = fields.Selection(
         string="Gelato Template Status",

@@ -5,6 +5,8 @@ import hmac
 from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
 
+from odoo.addons.gelato_connector import const
+
 
 class ResCompany(models.Model):
     _name = 'res.company'
@@ -19,6 +21,21 @@ class ResCompany(models.Model):
     gelato_webhook_secret = fields.Char(
         string="Gelato Webhook Secret", groups='base.group_system', copy=False,
         help="The value of the `signature` header Gelato sends with each webhook.",
+    )
+    # When Gelato may print a confirmed order (support.gelato.com, "What is our default order
+    # approval workflow?": instant, delayed, manual): held orders wait at Gelato as drafts.
+    gelato_approval_mode = fields.Selection(
+        string="Gelato Order Approval",
+        selection=[('instant', "Instant: printed at once"),
+                   ('delayed', "Delayed: approved automatically after a delay"),
+                   ('manual', "Manual: someone approves each order")],
+        default='instant', required=True,
+        help="A held order waits at Gelato as a draft: nothing is printed or charged until it is "
+             "approved.",
+    )
+    gelato_approval_delay_hours = fields.Integer(
+        string="Approval Delay (hours)", default=24,
+        help="Delayed approval: how long after confirmation an order is approved.",
     )
     gelato_bill_policy = fields.Selection(
         string="Gelato Bills",
@@ -54,6 +71,14 @@ class ResCompany(models.Model):
         return res
 
     # === BUSINESS METHODS === #
+
+    @api.constrains('gelato_approval_delay_hours')
+    def _check_gelato_approval_delay(self):
+        for company in self:
+            if not 1 <= company.gelato_approval_delay_hours <= const.APPROVAL_DELAY_MAX_HOURS:
+                raise ValidationError(self.env._(
+                    "The Gelato approval delay is between 1 and %s hours.",
+                    const.APPROVAL_DELAY_MAX_HOURS))
 
     @api.constrains('gelato_webhook_secret')
     def _check_gelato_webhook_secret_unique(self):

@@ -19,6 +19,10 @@ class ResConfigSettings(models.TransientModel):
         related='company_id.gelato_webhook_secret', readonly=False, groups='base.group_system',
     )
     gelato_bill_policy = fields.Selection(related='company_id.gelato_bill_policy', readonly=False)
+    gelato_approval_mode = fields.Selection(
+        related='company_id.gelato_approval_mode', readonly=False)
+    gelato_approval_delay_hours = fields.Integer(
+        related='company_id.gelato_approval_delay_hours', readonly=False)
     gelato_vendor_id = fields.Many2one(related='company_id.gelato_vendor_id', readonly=False)
     gelato_responsible_id = fields.Many2one(
         related='company_id.gelato_responsible_id', readonly=False,

@@ -15,6 +15,18 @@ class ResPartner(models.Model):
              "needs to ship to it.",
     )
 
+    # === CRUD METHODS === #
+
+    def write(self, vals):
+        res = super().write(vals)
+        if const.HELD_ADDRESS_FIELDS & set(vals):
+            # A held order ships to the address it was created with: Gelato's draft is replaced.
+            self.env['gelato.order'].sudo().search([
+                ('is_held', '=', True), ('state', '=', 'sent'),
+                ('sale_order_id.partner_shipping_id', 'in', self.ids),
+            ])._gelato_replace_held()
+        return res
+
     # === BUSINESS METHODS === #
 
     def _gelato_missing_address_fields(self, email=None):

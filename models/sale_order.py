@@ -37,6 +37,12 @@ class SaleOrder(models.Model):
         help="Where the sale stands at Gelato: the status that needs attention if any, else the "
              "least advanced of its Gelato orders.",
     )
+    gelato_is_held = fields.Boolean(
+        string="Awaiting Gelato Approval", compute='_compute_gelato_summary',
+        help="A Gelato order of the sale waits at Gelato, as a draft, to be approved.")
+    gelato_approve_at = fields.Datetime(
+        string="Gelato Approval At", compute='_compute_gelato_summary',
+        help="When the held Gelato order is approved automatically (empty: by hand).")
     gelato_min_delivery_date = fields.Date(
         string="Gelato Delivery From", compute='_compute_gelato_summary')
     gelato_max_delivery_date = fields.Date(
@@ -100,6 +106,10 @@ class SaleOrder(models.Model):
             latest = order.gelato_order_ids.filtered('gelato_id').sorted('id', reverse=True)[:1]
             order.gelato_order_id = main.gelato_id or latest.gelato_id
             order.gelato_status = status or False
+            held = active.filtered('is_held')
+            order.gelato_is_held = bool(held)
+            order.gelato_approve_at = min(held.mapped('approve_at'), default=False) \
+                if held and all(held.mapped('approve_at')) else False
             order.gelato_min_delivery_date = min(
                 (d for d in summary.mapped('min_delivery_date') if d), default=False)
             order.gelato_max_delivery_date = max(
@@ -163,6 +173,16 @@ class SaleOrder(models.Model):
     def _compute_is_gelato_order(self):
         for order in self:
             order.is_gelato_order = order._gelato_is_gelato_order()
+
+    # === CRUD METHODS === #
+
+    def write(self, vals):
+        res = super().write(vals)
+        if 'partner_shipping_id' in vals:
+            # Another address for a held order: Gelato's draft is replaced.
+            self.gelato_order_ids.sudo().filtered(
+                lambda o: o.is_held and o.state == 'sent')._gelato_replace_held()
+        return res
 
     # === CONSTRAINT METHODS === #
 
@@ -553,7 +573,7 @@ class SaleOrder(models.Model):
         """
         self.ensure_one()
         payload = {
-            'orderType': 'order',
+            'orderType': gelato_order._gelato_order_type(),
             'orderReferenceId': gelato_order.reference,
             'customerReferenceId': f'odoo-partner-{self.partner_id.id}',
             'currency': self.currency_id.name,
@@ -688,6 +708,7 @@ class SaleOrder(models.Model):
                 if order.carrier_id.delivery_type == 'gelato' else False,
                 'state': 'pending',
                 'next_attempt_at': fields.Datetime.now(),
+                **GelatoOrder._gelato_hold_values(order),
             })
         if records:
             GelatoOrder._gelato_trigger_outbox()

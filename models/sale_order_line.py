@@ -44,6 +44,10 @@ class SaleOrderLine(models.Model):
         res = super().write(vals)
         if 'product_id' in vals or 'display_type' in vals:
             self.order_id._gelato_check_no_mixing(changed_lines=self)
+        if {'product_id', 'product_uom_qty'} & set(vals):
+            # Other goods for a held order: Gelato's draft is replaced.
+            self.order_id.gelato_order_ids.sudo().filtered(
+                lambda o: o.is_held and o.state == 'sent')._gelato_replace_held()
         return res
 
     # === ONCHANGE METHODS === #

@@ -1,6 +1,7 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
 from . import (
+    test_approval,
     test_backend_tours,
     test_checkout,
     test_client,
