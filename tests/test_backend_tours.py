@@ -69,3 +69,23 @@ class TestBackendTours(GelatoHttpCase):
         cancels = self._requests('POST', ':cancel')
         self.assertEqual(len(cancels), 1, "canceled at Gelato once")
         self.assertIn(gelato_id, cancels[0]['path'])
+
+    def test_salesperson_approves_a_held_order_from_the_backend(self):
+        self.company.sudo().gelato_approval_mode = 'manual'
+        sale = self._order(carrier=self.carrier_normal)
+        sale.user_id = self.salesperson
+        self._confirm_and_send(sale)
+        record = sale.gelato_order_ids
+        self.assertTrue(record.is_held)
+        self.assertEqual(self.simulator.orders[record.gelato_id]['orderType'], 'draft')
+        self.start_tour(f'/odoo/action-gelato_connector.action_gelato_order/{record.id}',
+                        'gelato_backend_approve', login='gelato_salesperson', timeout=120)
+        self.env.invalidate_all()
+        self.assertTrue(record.approve_at, "approved by the salesperson")
+        self.assertFalse(self._requests('PATCH', record.gelato_id), "sent after the commit")
+        # The approval's scheduled action runs after that commit: never inside a test.
+        self.env['gelato.order']._cron_approve_due()
+        patches = self._requests('PATCH', record.gelato_id)
+        self.assertEqual(len(patches), 1)
+        self.assertEqual(self.simulator.orders[record.gelato_id]['orderType'], 'order')
+        self.assertFalse(record.is_held)

@@ -157,3 +157,28 @@ registry.category("web_tour.tours").add("gelato_backend_ask_and_cancel", {
         },
     ],
 });
+
+/** A salesperson approves a held order from its Gelato order form: "Approve now". */
+registry.category("web_tour.tours").add("gelato_backend_approve", {
+    steps: () => [
+        {
+            content: "The Gelato order says it awaits approval",
+            trigger: ".o_form_view .alert-info:contains(Awaiting approval)",
+        },
+        {
+            content: "Approve it",
+            trigger: '.o_form_view .o_statusbar_buttons button[name="action_approve"]',
+            run: "click",
+        },
+        {
+            content: "Odoo says it goes to production",
+            trigger: ".o_notification:contains(Approved), .modal .modal-body",
+            run({ queryFirst }) {
+                const error = queryFirst(".modal .modal-body");
+                if (error) {
+                    throw new Error(`Approve now failed: ${error.textContent.trim()}`);
+                }
+            },
+        },
+    ],
+});
