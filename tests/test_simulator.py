@@ -209,6 +209,39 @@ class TestSimulator(TransactionCase):
                           example('order_patch_draft_request')['body'])
         self.assertEqual(answer['fulfillmentStatus'], 'created')
 
+    def test_a_draft_is_never_produced_and_only_a_draft_is_deleted(self):
+        """docs/orders/v4/create (orderType draft: not sent to production), docs/orders/v4/patch
+        (only drafts can be patched), docs/orders/v4/delete (a draft order is deleted)."""
+        body = self._order_body()
+        body['orderType'] = 'draft'
+        draft = self._create(body)
+        self.assertEqual(draft['fulfillmentStatus'], 'draft')
+        self.assertIsNone(draft['orderedAt'], "a draft is not ordered")
+        order = self._create(self._order_body())
+        response = self._call('DELETE', f"/order/v4/orders/{order['id']}")
+        self.assertEqual(response.status_code, 409, response.text)
+        self.assertIn(order['id'], self.simulator.orders)
+        response = self._call('PATCH', f"/order/v4/orders/{order['id']}", {'orderType': 'order'})
+        self.assertEqual(response.status_code, 409, response.text)
+        response = self._call('DELETE', f"/order/v4/orders/{draft['id']}")
+        self.assertEqual(response.status_code, 204, response.text)
+        self.assertNotIn(draft['id'], self.simulator.orders)
+
+    def test_numeric_references_are_accepted_and_answered_as_strings(self):
+        """docs/get-started/ (Order structure): customerReferenceId, orderReferenceId and
+        itemReferenceId "must be a string or numeric value" (Odoo's sale_gelato sends numbers);
+        Gelato's answers show them as strings (docs/orders/v4/get/ example)."""
+        body = self._order_body()
+        body.update(orderReferenceId=4242, customerReferenceId=17)
+        body['items'][0]['itemReferenceId'] = 7
+        answer = self._create(body)
+        self.assertEqual((answer['orderReferenceId'], answer['customerReferenceId'],
+                          answer['items'][0]['itemReferenceId']), ('4242', '17', '7'))
+        found = self._ok('POST', '/order/v4/orders:search', {'orderReferenceIds': ['4242']})
+        self.assertEqual([o['id'] for o in found['orders']], [answer['id']])
+        body['items'][0]['itemReferenceId'] = True
+        self._refuse_create(body, 'itemReferenceId')
+
     def test_gelatos_shipment_prices_example_is_accepted(self):
         """https://dashboard.gelato.com/docs/shipment/price/: the request example, answered in
         the shape of the answer example."""
