@@ -183,6 +183,36 @@ class TestPersonas(GelatoHttpCase):
                 self.assertTrue(ok, answer)
                 self.assertEqual(len(self._remote_orders_for(order)), 1, "never twice")
 
+    def test_approve_now_and_hold_work_for_every_salesperson_on_their_held_orders(self):
+        self.company.sudo().gelato_approval_mode = 'delayed'
+        for person in self.salespeople:
+            with self.subTest(person=person.login):
+                order = self._order(carrier=self.carrier_normal)
+                order.user_id = person
+                order.action_confirm()
+                self._run_outbox()
+                record = order.gelato_order_ids
+                self.assertTrue(record.is_held)
+                ok, answer = self._press(person, 'gelato.order', 'action_hold', record.ids)
+                self.assertTrue(ok, answer)
+                self.assertEqual(record.approval_mode, 'manual')
+                self.simulator.clear_requests()
+                ok, answer = self._press(person, 'gelato.order', 'action_approve', record.ids)
+                self.assertTrue(ok, answer)
+                self.assertEqual(self.simulator.requests, [],
+                                 "nothing is sent inside the user's request")
+                self.env['gelato.order']._cron_approve_due()
+                self.assertEqual(len(self._requests('PATCH', record.gelato_id)), 1)
+                self.assertFalse(record.is_held)
+        order = self._order(carrier=self.carrier_normal)
+        order.user_id = self.other_own
+        order.action_confirm()
+        self._run_outbox()
+        for method in ('action_approve', 'action_hold'):
+            ok, answer = self._press(self.own, 'gelato.order', method, order.gelato_order_ids.ids)
+            self.assertFalse(ok, f"{method} on another's order")
+        self.assertTrue(order.gelato_order_ids.is_held)
+
     def test_own_documents_salesperson_is_refused_on_others_orders_before_any_request(self):
         order = self._sent_order(self.other_own)
         record = order.gelato_order_ids
