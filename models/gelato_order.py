@@ -32,7 +32,7 @@ class GelatoOrder(models.Model):
     # (`gelato.event._gelato_insert`) or by `_gelato_find`, in one query.
     _GELATO_EVENT_FIELDS = [
         'sale_order_id', 'state', 'status', 'reference', 'gelato_id', 'company_id', 'is_stuck',
-        'status_since', 'last_update_at',
+        'status_since', 'last_update_at', 'approval_mode', 'approved_at',
     ]
 
     sale_order_id = fields.Many2one(
@@ -224,9 +224,10 @@ class GelatoOrder(models.Model):
                 "None of these orders is awaiting approval."))
         now = fields.Datetime.now()
         held.write({'approve_at': now})
-        held.sale_order_id._gelato_note(self.env._(
-            "Approved by %(user)s: %(orders)s will be printed.", user=self.env.user.name,
-            orders=', '.join(held.mapped('reference'))))
+        for order in held:
+            order.sale_order_id._gelato_note(self.env._(
+                "Approved by %(user)s: %(order)s will be printed.", user=self.env.user.name,
+                order=order.reference))
         self.env.ref('gelato_connector.ir_cron_gelato_approve').sudo()._trigger()
         return utils.notification(
             'info', self.env._("Approved"),

@@ -164,6 +164,16 @@ class TestApproval(ApprovalMixin, GelatoOrderCase):
         self.assertFalse(record.is_held)
         self.assertTrue(record.approved_at)
 
+    def test_the_list_approves_several_held_orders_at_once(self):
+        first, second = (self._held_order('manual')[1] for _index in range(2))
+        action = self.env.ref('gelato_connector.action_gelato_order_approve')
+        held = self.env['gelato.order'].search([('is_held', '=', True)])
+        self.assertEqual(held, first | second, "the filter Awaiting approval lists them")
+        action.with_context(active_model='gelato.order', active_ids=held.ids).run()
+        self.env['gelato.order']._cron_approve_due()
+        self.assertEqual(len(self._requests('PATCH')), 2)
+        self.assertFalse((first | second).filtered('is_held'))
+
     def test_a_held_draft_is_never_stuck(self):
         _sale, record = self._held_order('manual')
         record.sudo().status_since = fields.Datetime.now() - timedelta(days=30)
