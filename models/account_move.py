@@ -104,7 +104,11 @@ class AccountMove(models.Model):
             else:
                 product, quantity = products.get(kind) or self.env.ref(
                     'gelato_connector.product_gelato_printing_cost'), 1
-            rows.append((product, utils.clean_str(item.get('title'), 200), quantity, price, vat))
+            title = utils.clean_str(item.get('title'), 200)
+            if kind == 'product' and order_item:
+                # Gelato titles a product with its product UID: the bill says what it is.
+                title = order_item.product_id.display_name
+            rows.append((product, title, quantity, price, vat))
         if not rows:
             for key, vat_key, product in (
                 ('productsPrice', 'productsPriceVat',

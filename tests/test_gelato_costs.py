@@ -69,6 +69,9 @@ class TestGelatoCosts(GelatoOrderCase):
                     lambda i, ref=item['referenceId']: i.gelato_item_id == ref)
                 line = by_product[gelato_item.product_id]
                 self.assertIn(line.quantity, (item['amount'], 1))
+                self.assertTrue(line.name.startswith(
+                    f"{record.reference}: {gelato_item.product_id.display_name}"),
+                    "labelled with the product's name, not its product UID")
             else:
                 line = by_product[self.env.ref('gelato_connector.product_gelato_shipping_cost')]
             self.assertAlmostEqual(line.price_subtotal, item['price'], places=2)
