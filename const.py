@@ -284,6 +284,20 @@ EVENT_HANDLERS = {
     'store_product_template_updated': '_gelato_handle_template_changed',
     'store_product_template_deleted': '_gelato_handle_template_deleted',
 }
+# Gelato's events in words, for the screens (docs/webhooks/: the event names).
+EVENT_LABELS = {
+    'order_status_updated': "Order status updated",
+    'order_item_status_updated': "Order item status updated",
+    'order_item_tracking_code_updated': "Tracking code updated",
+    'order_delivery_estimate_updated': "Delivery estimate updated",
+    'catalog_product_stock_availability_updated': "Stock availability updated",
+    'store_product_created': "Store product created",
+    'store_product_updated': "Store product updated",
+    'store_product_deleted': "Store product deleted",
+    'store_product_template_created': "Template created",
+    'store_product_template_updated': "Template updated",
+    'store_product_template_deleted': "Template deleted",
+}
 # The events about one Gelato order (`orderId`): the statement storing the event reads the order.
 ORDER_EVENTS = frozenset(t for t in EVENT_HANDLERS if t.startswith('order_'))
 # A webhook body larger than this is refused (413).

@@ -47,6 +47,8 @@ class GelatoEvent(models.Model):
         help="What the event carried: the status, tracking code, estimate or object it is about.",
     )
     payload_pretty = fields.Text(string="Payload (formatted)", compute='_compute_payload_pretty')
+    event_label = fields.Char(string="Event Type", compute='_compute_event_label',
+                              help="Gelato's event, in words (its name is in Event).")
     sale_order_id = fields.Many2one(
         'sale.order', string="Sales Order", readonly=True, index='btree_not_null',
         ondelete='set null',
@@ -77,6 +79,12 @@ class GelatoEvent(models.Model):
     def _compute_payload_pretty(self):
         for event in self:
             event.payload_pretty = event._gelato_pretty_payload()
+
+    @api.depends('event_type')
+    def _compute_event_label(self):
+        for event in self:
+            name = event.event_type or ''
+            event.event_label = const.EVENT_LABELS.get(name) or name.replace('_', ' ').capitalize()
 
     # === ACTION METHODS === #
 

@@ -111,6 +111,14 @@ class TestWalkFindings(GelatoOrderCase):
         triggers = self.env['ir.cron.trigger'].search([('cron_id', '=', cron.id)])
         self.assertIn(record.next_attempt_at, triggers.mapped('call_at'))
 
+    def test_event_types_are_shown_in_words(self):
+        events = self.env['gelato.event'].create([{
+            'company_id': self.company.id, 'event_id': f'words-{n}', 'event_type': kind,
+            'payload': '{}'} for n, kind in enumerate(
+                ('order_item_tracking_code_updated', 'some_new_event'))])
+        self.assertEqual(events.mapped('event_label'),
+                         ["Tracking code updated", "Some new event"])
+
 
 @tagged('post_install', '-at_install')
 class TestVariantOverrides(GelatoHttpCase):
