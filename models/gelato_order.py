@@ -9,6 +9,7 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
+from odoo.tools import SQL
 
 from odoo.addons.gelato_connector import batch, const, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError
@@ -479,14 +480,28 @@ class GelatoOrder(models.Model):
         self.flush_model(['state'])
 
         def send(order):
-            self.env.cr.execute(
-                "SELECT id FROM gelato_order WHERE id = %s AND state = 'pending' "
-                "FOR UPDATE SKIP LOCKED", (order.id,))
-            if self.env.cr.fetchone():
-                order.invalidate_recordset()
+            if order._gelato_lock_if("state = 'pending'"):
                 order._gelato_guarded(order._gelato_send_one)
 
         batch.run_batch(self, send, total=total)
+
+    def _gelato_lock_if(self, condition):
+        """Lock the order for this transaction if it still meets `condition` (SQL on its row),
+        skipping it when another worker holds it (`FOR UPDATE SKIP LOCKED`): two workers never
+        act on the same order. The record is read afresh once locked.
+
+        :param str condition: A fixed SQL condition on `gelato_order` (never user input).
+        :return: Whether the order is locked and still meets it.
+        :rtype: bool
+        """
+        self.ensure_one()
+        self.env.cr.execute(SQL(
+            "SELECT id FROM gelato_order WHERE id = %s AND %s FOR UPDATE SKIP LOCKED",
+            self.id, SQL(condition)))
+        if not self.env.cr.fetchone():
+            return False
+        self.invalidate_recordset()
+        return True
 
     def _gelato_guarded(self, method, *args):
         """Run `method` in a savepoint; an unexpected error is kept on the order (and logged),
@@ -1393,11 +1408,7 @@ class GelatoOrder(models.Model):
         due = self.sudo().search(domain, limit=limit, order='approve_at, id')
 
         def approve(order):
-            self.env.cr.execute(
-                "SELECT id FROM gelato_order WHERE id = %s AND approved_at IS NULL "
-                "FOR UPDATE SKIP LOCKED", (order.id,))
-            if self.env.cr.fetchone():
-                order.invalidate_recordset()
+            if order._gelato_lock_if("approved_at IS NULL"):
                 order._gelato_approve_one()
 
         batch.run_batch(due, approve, total=self.sudo().search_count(domain))
