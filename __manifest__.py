@@ -1,7 +1,7 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 {
     'name': "Gelato Connector",
-    'version': '19.0.2.1.0',
+    'version': '19.0.2.2.0',
     'summary': "Sell Gelato print-on-demand products from quotations and the webshop",
     'category': 'Sales/Sales',
     'author': "gelato_connector developers",
@@ -29,6 +29,9 @@
         'views/website_sale_templates.xml',
     ],
     'assets': {
+        'web.assets_frontend': [
+            'gelato_connector/static/src/interactions/**/*',
+        ],
         'web.assets_tests': [
             'gelato_connector/static/tests/tours/**/*',
         ],

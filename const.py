@@ -143,6 +143,10 @@ REORDERED_STATUSES = ('failed', 'on_hold', 'canceled')
 # Statuses after which Gelato no longer changes the order by itself.
 # The longest delayed approval (Gelato's store apps offer 6 to 72 hours).
 APPROVAL_DELAY_MAX_HOURS = 720
+# Days the customers' own pictures are kept after delivery, by default (personal data).
+ARTWORK_RETENTION_DAYS = 30
+# The largest customer picture the webshop takes (bytes); Odoo's own request limit is larger.
+ARTWORK_MAX_BYTES = 50 * 1024 * 1024
 # The partner fields a held order's draft was made with (its shipping address).
 HELD_ADDRESS_FIELDS = frozenset({
     'name', 'street', 'street2', 'city', 'zip', 'state_id', 'country_id', 'email', 'phone',

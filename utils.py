@@ -272,3 +272,20 @@ class RateLimitedWarning:
                 return
             count, self._count, self._last = self._count, 0, now
         self._logger.warning(self._message, count)
+
+
+def item_preview_url(previews):
+    """The URL of the preview Gelato rendered of an order item: `items[].previews` of an order
+    (docs/orders/v4/get: `[{"type": "preview_default", "url": ...}]`), the default one first.
+
+    :return: An http(s) URL, or None.
+    :rtype: str | None
+    """
+    if not isinstance(previews, list):
+        return None
+    urls = [(preview.get('type') != 'preview_default', clean_str(preview.get('url'), 2048))
+            for preview in previews if isinstance(preview, dict)]
+    for _rank, url in sorted(urls, key=lambda pair: pair[0]):
+        if url and url.lower().startswith(('https://', 'http://')) and len(url) <= 2048:
+            return url
+    return None

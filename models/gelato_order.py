@@ -223,19 +223,27 @@ class GelatoOrder(models.Model):
         if not held:
             return utils.notification('info', self.env._("Gelato"), self.env._(
                 "None of these orders is awaiting approval."))
-        now = fields.Datetime.now()
-        held.write({'approve_at': now})
-        for order in held:
-            order.sale_order_id._gelato_note(self.env._(
-                "Approved by %(user)s: %(order)s will be printed.", user=self.env.user.name,
-                order=order.reference))
-        self.env.ref('gelato_connector.ir_cron_gelato_approve').sudo()._trigger()
+        held._gelato_approve_soon(self.env.user.name)
         return utils.notification(
             'info', self.env._("Approved"),
             self.env._("%s go to production at Gelato within a few seconds.",
                        ', '.join(held.mapped('reference'))),
             next_action={'type': 'ir.actions.client', 'tag': 'soft_reload'},
         )
+
+    def _gelato_approve_soon(self, approver):
+        """Have the approval's scheduled action turn these held drafts into orders as soon as
+        the request commits. The caller checked who may (a salesperson's button, the customer
+        on their order page).
+
+        :param str approver: Who approved, for the chatter.
+        """
+        self.write({'approve_at': fields.Datetime.now()})
+        for order in self:
+            order.sale_order_id._gelato_note(self.env._(
+                "Approved by %(user)s: %(order)s will be printed.", user=approver,
+                order=order.reference))
+        self.env.ref('gelato_connector.ir_cron_gelato_approve').sudo()._trigger()
 
     def action_hold(self):
         """Keep delayed orders waiting until someone approves them: "Hold"."""
@@ -714,6 +722,8 @@ class GelatoOrder(models.Model):
             }
             if isinstance(remote_item.get('quantity'), int):
                 values['quantity'] = remote_item['quantity']
+            if preview := utils.item_preview_url(remote_item.get('previews')):
+                values['preview_url'] = preview
             status = utils.clean_str(remote_item.get('fulfillmentStatus'))
             item = by_reference.pop(reference, None)
             if item:
@@ -1369,8 +1379,9 @@ class GelatoOrder(models.Model):
         """
         company = sale.company_id.sudo()
         mode = company.gelato_approval_mode or 'instant'
-        if sale._gelato_lines().product_id.product_tmpl_id.filtered('gelato_manual_approval'):
-            mode = 'manual'
+        templates = sale._gelato_lines().product_id.product_tmpl_id
+        if templates.filtered('gelato_manual_approval') or sale._gelato_is_personalized():
+            mode = 'manual'  # A personalised order waits for the customer's approval.
         values = {'approval_mode': mode}
         if mode == 'delayed':
             values['approve_at'] = fields.Datetime.now() + timedelta(
@@ -1391,6 +1402,10 @@ class GelatoOrder(models.Model):
                 "%(order)s waits at Gelato as a draft until %(when)s, then goes to production "
                 "(Hold keeps it waiting).", order=self.reference,
                 when=fields.Datetime.to_string(self.approve_at)[:16]))
+        elif sale._gelato_is_personalized():
+            sale._gelato_note(self.env._(
+                "%s waits at Gelato as a draft until the customer approves Gelato's proof on "
+                "their order page (or someone presses Approve now).", self.reference))
         else:
             sale._gelato_note(self.env._(
                 "%s waits at Gelato as a draft until someone approves it.", self.reference))

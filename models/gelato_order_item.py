@@ -29,6 +29,11 @@ class GelatoOrderItem(models.Model):
     status = fields.Selection(
         string="Status", selection=const.ORDER_STATUSES, readonly=True, copy=False,
     )
+    preview_url = fields.Char(
+        string="Gelato's Preview", readonly=True,
+        help="The picture Gelato rendered of the item with its print files (the proof the "
+             "customer of a personalised product approves).",
+    )
     status_comment = fields.Char(
         string="Gelato's Comment", readonly=True,
         help="Gelato's reason for the item's last status change (failures, holds).",

@@ -64,7 +64,7 @@ class ProductProduct(models.Model):
         template = self.product_tmpl_id
         return template.gelato_page_count or None if template.gelato_valid_page_counts else None
 
-    def _gelato_print_file_problems(self):
+    def _gelato_print_file_problems(self, images=None):
         """What in this variant's print files stops Gelato from printing it (a file that is not
         a picture Gelato takes), one sentence each. See `_gelato_print_file_warnings` for what
         only may print badly.
@@ -78,9 +78,10 @@ class ProductProduct(models.Model):
             "%(product)s: the print image for the area \"%(area)s\" cannot be printed by "
             "Gelato: %(reason)s", product=self.display_name, area=check['area'],
             reason=check['image']._gelato_file_problem(),
-        ) for check in self._gelato_print_file_checks() if check['result']['reason'] == 'error']
+        ) for check in self._gelato_print_file_checks(images)
+            if check['result']['reason'] == 'error']
 
-    def _gelato_print_file_warnings(self):
+    def _gelato_print_file_warnings(self, images=None):
         """What in this variant's print files may print badly (resolution below Gelato's
         recommendation, another shape than the print area), one sentence each.
 
@@ -88,16 +89,19 @@ class ProductProduct(models.Model):
         """
         self.ensure_one()
         warnings = []
-        for check in self._gelato_print_file_checks():
+        for check in self._gelato_print_file_checks(images):
             if text := self._gelato_print_file_warning(check):
                 warnings.append(self.env._(
                     "%(product)s: the print image for the area \"%(area)s\" %(warning)s",
                     product=self.display_name, area=check['area'], warning=text))
         return warnings
 
-    def _gelato_print_file_checks(self):
+    def _gelato_print_file_checks(self, images=None):
         """Compare each print file of this variant with the size of its print area.
 
+        :param dict images: print area -> product.document to check; default: the variant's
+                            (`_gelato_print_images`); an order line gives its own (the
+                            customer's files).
         :return: One dict per print area that has a file: `area`, `image` (product.document),
                  `size` (`(width, height)` in mm, or None when Gelato gave none) and `result`
                  (what `print_check.assess` says).
@@ -107,7 +111,8 @@ class ProductProduct(models.Model):
         sizes = self.gelato_print_area_sizes if isinstance(self.gelato_print_area_sizes,
                                                            dict) else {}
         checks = []
-        for area, image in self._gelato_print_images().items():
+        images = self._gelato_print_images() if images is None else images
+        for area, image in images.items():
             if not image.checksum:
                 continue  # Missing: said by `_gelato_missing_print_areas`.
             size = sizes.get(area)
@@ -299,14 +304,14 @@ class ProductProduct(models.Model):
                               count=len(names) - 10)
         return ', '.join(names)
 
-    def _gelato_missing_print_areas(self):
+    def _gelato_missing_print_areas(self, images=None):
         """Return the print areas of this variant that have no file, neither its own nor the
-        product's.
+        product's (nor, with `images` of an order line, the customer's).
 
         :rtype: list[str]
         """
-        return [area for area, image in self._gelato_print_images().items()
-                if not image.file_size]
+        images = self._gelato_print_images() if images is None else images
+        return [area for area, image in images.items() if not image.file_size]
 
     def _gelato_availability_in(self, region):
         """Return Gelato's last known stock status of the variant in a stock region, or None."""

@@ -51,6 +51,13 @@ class ProductTemplate(models.Model):
         help="An order holding this product waits at Gelato, as a draft, until someone approves "
              "it, whatever the company's approval mode (Gelato's rule for tagged products).",
     )
+    gelato_personalized = fields.Boolean(
+        string="Personalised with the Customer's Picture",
+        help="Each buyer gives their own picture for the print areas (on the webshop's product "
+             "page, or on the order line); the order waits at Gelato, as a draft, until the "
+             "customer approves Gelato's proof on their order page (or you approve it for "
+             "them).",
+    )
     gelato_synced_at = fields.Datetime(string="Last Gelato Sync", readonly=True, copy=False)
     gelato_template_state = fields.Selection(
         string="Gelato Template Status",
@@ -866,6 +873,17 @@ class ProductTemplate(models.Model):
             return user.partner_id.country_id
         code = request.geoip.country_code
         return Country.search([('code', '=', code)], limit=1) if code else Country
+
+    def _gelato_website_artwork_areas(self):
+        """The print areas a shopper gives a picture for on the product page of a personalised
+        product (those of its print images, from the template's placeholders).
+
+        :rtype: list[str]
+        """
+        self.ensure_one()
+        if not self.gelato_personalized or not self.gelato_template_ref:
+            return []
+        return self.sudo().gelato_image_ids.mapped('name')
 
     def _gelato_website_unavailability(self):
         """What the product page says when variants cannot be bought where the shopper is.

@@ -37,6 +37,11 @@ class ResCompany(models.Model):
         string="Approval Delay (hours)", default=24,
         help="Delayed approval: how long after confirmation an order is approved.",
     )
+    gelato_artwork_retention_days = fields.Integer(
+        string="Keep Customer Artwork (days)", default=const.ARTWORK_RETENTION_DAYS,
+        help="How long the customers' own pictures are kept after their order was delivered "
+             "(personal data); 0 keeps them.",
+    )
     gelato_bill_policy = fields.Selection(
         string="Gelato Bills",
         selection=[('order', "One draft bill per Gelato order"), ('day', "One draft bill per day")],
@@ -79,6 +84,14 @@ class ResCompany(models.Model):
                 raise ValidationError(self.env._(
                     "The Gelato approval delay is between 1 and %s hours.",
                     const.APPROVAL_DELAY_MAX_HOURS))
+
+    @api.constrains('gelato_artwork_retention_days')
+    def _check_gelato_artwork_retention(self):
+        for company in self:
+            if company.gelato_artwork_retention_days < 0:
+                raise ValidationError(self.env._(
+                    "The days the customers' artwork is kept after delivery cannot be negative "
+                    "(0 keeps it)."))
 
     @api.constrains('gelato_webhook_secret')
     def _check_gelato_webhook_secret_unique(self):

@@ -23,6 +23,8 @@ class ResConfigSettings(models.TransientModel):
         related='company_id.gelato_approval_mode', readonly=False)
     gelato_approval_delay_hours = fields.Integer(
         related='company_id.gelato_approval_delay_hours', readonly=False)
+    gelato_artwork_retention_days = fields.Integer(
+        related='company_id.gelato_artwork_retention_days', readonly=False)
     gelato_vendor_id = fields.Many2one(related='company_id.gelato_vendor_id', readonly=False)
     gelato_responsible_id = fields.Many2one(
         related='company_id.gelato_responsible_id', readonly=False,

@@ -1,5 +1,6 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
+import base64
 import hashlib
 import json
 import logging
@@ -7,7 +8,7 @@ from datetime import timedelta
 
 from markupsafe import Markup
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
 
@@ -379,8 +380,8 @@ class SaleOrder(models.Model):
         than the print area), one sentence per print image of its Gelato lines."""
         self.ensure_one()
         warnings = []
-        for product in self._gelato_lines().product_id:
-            warnings += product._gelato_print_file_warnings()
+        for line in self._gelato_lines():
+            warnings += line.product_id._gelato_print_file_warnings(line._gelato_print_images())
         return list(dict.fromkeys(warnings))
 
     def _gelato_currency_problem(self):
@@ -441,8 +442,10 @@ class SaleOrder(models.Model):
                 ))
             if problem := product.product_tmpl_id._gelato_page_count_problem():
                 problems.append(problem)
-            problems += product._gelato_print_file_problems()
-            for area in product._gelato_missing_print_areas():
+            images = line._gelato_print_images()
+            problems += product._gelato_print_file_problems(images)
+            problems += line._gelato_artwork_problems()
+            for area in product._gelato_missing_print_areas(images):
                 problems.append(self.env._(
                     "%(product)s: the print image for the area \"%(area)s\" is missing.",
                     product=product.display_name, area=area,
@@ -453,6 +456,142 @@ class SaleOrder(models.Model):
                     product=product.display_name, region=region,
                 ))
         return problems
+
+    # === BUSINESS METHODS: CUSTOMER ARTWORK === #
+
+    def _gelato_is_personalized(self):
+        """Whether the order holds a product printed with the customer's own picture."""
+        return bool(self._gelato_lines().filtered('gelato_personalized'))
+
+    def _gelato_held_proofs(self):
+        """The held Gelato orders of a personalised sale, which wait for the customer's
+        approval of Gelato's proof (empty when there is nothing to approve)."""
+        self.ensure_one()
+        if not self._gelato_is_personalized():
+            return self.env['gelato.order']
+        return self.gelato_order_ids.sudo().filtered(
+            lambda o: o.is_held and o.state == 'sent' and o.gelato_id)
+
+    def _gelato_portal_proofs(self):
+        """What the customer's order page shows of Gelato's proof: per Gelato line, the line,
+        its print areas and files, and the preview Gelato rendered of its item.
+
+        :rtype: list[dict]
+        """
+        self.ensure_one()
+        items = self.gelato_order_ids.sudo().filtered(
+            lambda o: o.state not in ('replaced', 'cancel')).item_ids
+        proofs = []
+        for line in self.sudo()._gelato_lines().filtered('gelato_personalized'):
+            item = items.filtered(lambda i, ln=line: i.sale_line_id == ln)[-1:]
+            proofs.append({
+                'line': line, 'preview_url': item.preview_url or False,
+                'areas': list(line._gelato_print_images()),
+                'own': {image.name: image for image in line.gelato_image_ids},
+            })
+        return proofs
+
+    def _gelato_customer_approve(self):
+        """The customer approved Gelato's proof on their order page: the held orders are approved
+        as by "Approve now". The caller checked the customer's access to the order.
+
+        :raise UserError: When nothing waits for the customer's approval.
+        """
+        self.ensure_one()
+        held = self._gelato_held_proofs().filtered(lambda o: not o.approve_at)
+        if not held:
+            raise UserError(self.env._("This order does not wait for your approval."))
+        held._gelato_approve_soon(self.partner_id.name or self.env._("the customer"))
+        return held
+
+    def _gelato_store_artwork(self, product, area, data, filename, line=None):
+        """Check a customer's picture for a print area of `product` and keep it: on `line`
+        (replacing its file of the area), or on this cart until the product is added.
+
+        The checks are those of the print images, with their messages: a file Gelato cannot
+        print is refused (and not kept); a low resolution or another shape is kept with a
+        warning.
+
+        :param product.product product: The variant the picture is for.
+        :param str area: The print area.
+        :param bytes data: The file.
+        :param str filename: Its name.
+        :param sale.order.line line: The line whose file is replaced (None: a cart upload).
+        :return: `id` of the stored file (None when refused), `error` and `warnings`.
+        :rtype: dict
+        """
+        self.ensure_one()
+        areas = product._gelato_print_images()
+        if not product.product_tmpl_id.gelato_personalized or area not in areas:
+            raise UserError(self.env._(
+                "%(product)s takes no picture for \"%(area)s\".",
+                product=product.display_name, area=area))
+        if not data:
+            return {'id': None, 'warnings': [], 'error': self.env._("The file is empty.")}
+        if len(data) > const.ARTWORK_MAX_BYTES:
+            return {'id': None, 'warnings': [], 'error': self.env._(
+                "The file is larger than %s MB: export a smaller one.",
+                const.ARTWORK_MAX_BYTES // (1024 * 1024))}
+        Document = self.env['product.document'].sudo()
+        values = {'name': area, 'is_gelato': True, 'datas': base64.b64encode(data),
+                  'description': (filename or '')[:200]}
+        if line:
+            document = Document.create(dict(values, res_model='sale.order.line',
+                                            res_id=line.id))
+        else:
+            document = Document.create(dict(values, res_model='sale.order', res_id=self.id))
+        check = product._gelato_print_file_checks({area: document})[0]
+        if check['result']['reason'] == 'error':
+            error = document._gelato_file_problem()
+            document.unlink()
+            return {'id': None, 'warnings': [], 'error': self.env._(
+                "This picture cannot be printed: %s", error)}
+        warning = product._gelato_print_file_warning(check)
+        if line:
+            old = line.gelato_image_ids.filtered(lambda i: i.name == area) - document
+            line._gelato_write_artwork([Command.delete(image.id) for image in old]
+                                       + [Command.link(document.id)])
+        return {'id': document.id, 'error': None,
+                'warnings': [self.env._("The picture %s", warning)] if warning else []}
+
+    def _gelato_cart_artwork(self, artwork_ids):
+        """The customer's pictures uploaded to this cart (and not on a line yet) among the
+        given ids."""
+        self.ensure_one()
+        ids = [int(i) for i in artwork_ids or () if str(i).isdigit()]
+        return self.env['product.document'].sudo().search([
+            ('id', 'in', ids), ('res_model', '=', 'sale.order'), ('res_id', '=', self.id),
+            ('is_gelato', '=', True)])
+
+    def _cart_add(self, product_id, quantity=1.0, *, uom_id=None, **kwargs):
+        """Override of `website_sale`: a personalised product joins the cart with the shopper's
+        pictures (uploaded first, `gelato_artwork_ids`), always as a line of its own."""
+        artwork_ids = kwargs.pop('gelato_artwork_ids', None)
+        product = self.env['product.product'].browse(product_id)
+        if not product.product_tmpl_id.gelato_personalized:
+            return super()._cart_add(product_id, quantity, uom_id=uom_id, **kwargs)
+        artwork = self._gelato_cart_artwork(artwork_ids)
+        areas = product._gelato_print_images()
+        artwork = artwork.filtered(lambda image: image.name in areas)
+        if not artwork:
+            return {'added_qty': 0, 'line_id': False, 'quantity': 0, 'warning': self.env._(
+                "Add your picture first: %s is printed with it.", product.display_name)}
+        values = super()._cart_add(product_id, quantity, uom_id=uom_id, gelato_own_line=True,
+                                   **kwargs)
+        line = self.order_line.filtered(lambda ln: ln.id == values.get('line_id'))
+        if line:
+            line._gelato_write_artwork([Command.link(image.id) for image in artwork])
+        return values
+
+    def _cart_find_product_line(self, product_id, uom_id, linked_line_id=False,
+                                no_variant_attribute_value_ids=None, **kwargs):
+        """Override of `website_sale`: a line with a customer's pictures is never merged with
+        another one."""
+        if kwargs.get('gelato_own_line'):
+            return self.env['sale.order.line']
+        return super()._cart_find_product_line(
+            product_id, uom_id, linked_line_id=linked_line_id,
+            no_variant_attribute_value_ids=no_variant_attribute_value_ids, **kwargs)
 
     # === BUSINESS METHODS: WEBSHOP === #
 
@@ -548,7 +687,7 @@ class SaleOrder(models.Model):
             if with_files:
                 item['files'] = [
                     image._gelato_prepare_file_payload()
-                    for image in line.product_id._gelato_print_images().values() if image.datas
+                    for image in line._gelato_print_images().values() if image.file_size
                 ]
             items.append(item)
         return items

@@ -1,8 +1,10 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
+from datetime import timedelta
+
 from odoo import api, fields, models
 
-from odoo.addons.gelato_connector import const, utils
+from odoo.addons.gelato_connector import batch, const, utils
 
 
 class SaleOrderLine(models.Model):
@@ -17,6 +19,21 @@ class SaleOrderLine(models.Model):
         help="The status of the line's item in its current Gelato order.",
     )
     gelato_availability_warning = fields.Char(compute='_compute_gelato_availability_warning')
+    # The customer's own files, one per print area (the area in `name`), as the product's print
+    # images: what Gelato receives for the line uses them, the variant's or product's elsewhere.
+    gelato_image_ids = fields.One2many(
+        string="Customer Artwork",
+        comodel_name='product.document',
+        inverse_name='res_id',
+        domain=[('res_model', '=', 'sale.order.line'), ('is_gelato', '=', True)],
+        context={'default_res_model': 'sale.order.line', 'default_is_gelato': True},
+        copy=False,
+        help="The customer's print files for this line, one per print area; the areas without "
+             "one are printed with the product's print image.",
+    )
+    gelato_personalized = fields.Boolean(related='product_id.product_tmpl_id.gelato_personalized')
+    gelato_artwork_count = fields.Integer(
+        string="Artwork", compute='_compute_gelato_artwork_count')
 
     # === COMPUTE METHODS === #
 
@@ -27,6 +44,11 @@ class SaleOrderLine(models.Model):
                 lambda i: i.gelato_order_id.state not in ('replaced', 'cancel'))
             line.gelato_item_status = items.sorted('id', reverse=True)[:1].status or False
 
+    @api.depends('gelato_image_ids.file_size')
+    def _compute_gelato_artwork_count(self):
+        for line in self:
+            line.gelato_artwork_count = len(line.gelato_image_ids.filtered('file_size'))
+
     @api.depends('product_id', 'order_id.partner_shipping_id.country_id')
     def _compute_gelato_availability_warning(self):
         for line in self:
@@ -36,11 +58,20 @@ class SaleOrderLine(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        artwork = [vals.pop('gelato_image_ids', None) for vals in vals_list]
         lines = super().create(vals_list)
+        for line, commands in zip(lines, artwork, strict=True):
+            if commands:
+                line._gelato_write_artwork(commands)
         lines.order_id._gelato_check_no_mixing(changed_lines=lines)
         return lines
 
     def write(self, vals):
+        if 'gelato_image_ids' in vals:
+            vals = dict(vals)
+            self._gelato_write_artwork(vals.pop('gelato_image_ids'))
+            if not vals:
+                return True
         res = super().write(vals)
         if 'product_id' in vals or 'display_type' in vals:
             self.order_id._gelato_check_no_mixing(changed_lines=self)
@@ -57,6 +88,110 @@ class SaleOrderLine(models.Model):
         if message := self._gelato_out_of_stock_message():
             return {'warning': {'title': self.env._("Out of stock at Gelato"), 'message': message}}
         return None
+
+    # === ACTION METHODS === #
+
+    def action_gelato_artwork(self):
+        """Open the customer's files of the line (one per print area)."""
+        self.ensure_one()
+        self.check_access('read')
+        return {
+            'type': 'ir.actions.act_window',
+            'name': self.env._("Customer Artwork: %s", self.product_id.display_name),
+            'res_model': 'sale.order.line', 'res_id': self.id, 'view_mode': 'form',
+            'views': [(self.env.ref(
+                'gelato_connector.sale_order_line_view_form_gelato_artwork').id, 'form')],
+            'target': 'new',
+        }
+
+    # === BUSINESS METHODS: ARTWORK === #
+
+    def _gelato_write_artwork(self, commands):
+        """Store the customer's files of these lines: whoever may edit the line may give its
+        files (a salesperson has no right on product documents of their own); a held order's
+        draft is replaced so that Gelato renders its proof again with the new files."""
+        self.check_access('write')
+        held = self.order_id.gelato_order_ids.sudo().filtered(
+            lambda o: o.is_held and o.state == 'sent')
+        before = {line.id: line.sudo().gelato_image_ids.mapped('checksum') for line in self}
+        super(SaleOrderLine, self.sudo()).write({'gelato_image_ids': commands})
+        for line in self.sudo():
+            # Files uploaded to the cart before the line existed are the line's from now on.
+            line.gelato_image_ids.filtered(
+                lambda i: i.res_model != 'sale.order.line').res_model = 'sale.order.line'
+        if held and any(line.sudo().gelato_image_ids.mapped('checksum') != before[line.id]
+                        for line in self):
+            held._gelato_replace_held()
+        return True
+
+    def _gelato_print_images(self):
+        """Return the print image to send for each print area of the line: the customer's
+        file of the area, else the variant's, else the product's.
+
+        :return: print area -> product.document (possibly without a file).
+        :rtype: dict
+        """
+        self.ensure_one()
+        images = self.product_id._gelato_print_images()
+        for own in self.sudo().gelato_image_ids.filtered('file_size'):
+            if own.name in images or not images:
+                images[own.name] = own
+        return images
+
+    def _gelato_artwork_problems(self):
+        """What stops the line from being printed with the customer's files: a personalised
+        product without any, or a file for an area the product does not have.
+
+        :rtype: list[str]
+        """
+        self.ensure_one()
+        problems = []
+        own = self.sudo().gelato_image_ids.filtered('file_size')
+        areas = self.product_id._gelato_print_images()
+        for image in own.filtered(lambda i: areas and i.name not in areas):
+            problems.append(self.env._(
+                "%(product)s: the customer's file \"%(file)s\" is for the print area "
+                "\"%(area)s\", which the product does not have (its areas: %(areas)s).",
+                product=self.product_id.display_name, file=image.display_name,
+                area=image.name, areas=', '.join(areas)))
+        if self.gelato_personalized and not own:
+            problems.append(self.env._(
+                "%(product)s is personalised: the customer's picture is missing (add it on the "
+                "order line, Customer Artwork).", product=self.product_id.display_name))
+        return problems
+
+    @api.model
+    def _cron_gelato_purge_artwork(self, limit=200):
+        """Remove the customer's files a set time after their order was delivered
+        (`res.company.gelato_artwork_retention_days`; personal photos are personal data)."""
+        now = fields.Datetime.now()
+        lines = self.env['sale.order.line']
+        for company in self.env['res.company'].sudo().search(
+                [('gelato_artwork_retention_days', '>', 0)]):
+            before = now - timedelta(days=company.gelato_artwork_retention_days)
+            lines |= self.sudo().search([
+                ('company_id', '=', company.id),
+                ('gelato_image_ids', '!=', False),
+                ('gelato_item_ids.gelato_order_id.status', '=', 'delivered'),
+                ('gelato_item_ids.gelato_order_id.status_since', '<=', before),
+            ], limit=limit)
+        lines = lines.filtered(lambda line: line.order_id._gelato_active_orders() and all(
+            o.status == 'delivered' for o in line.order_id._gelato_active_orders()))
+
+        def purge(line):
+            count = len(line.gelato_image_ids)
+            line.gelato_image_ids.unlink()
+            line.order_id._gelato_note(self.env._(
+                "%(count)s customer file(s) of %(product)s removed, %(days)s days after "
+                "delivery (Sales settings, Gelato: keep customer artwork).", count=count,
+                product=line.product_id.display_name,
+                days=line.company_id.gelato_artwork_retention_days))
+
+        batch.run_batch(lines, purge)
+        # Pictures uploaded on a product page that never joined the cart.
+        self.env['product.document'].sudo().search([
+            ('is_gelato', '=', True), ('res_model', '=', 'sale.order'),
+            ('create_date', '<', now - timedelta(days=1))], limit=limit).unlink()
 
     # === BUSINESS METHODS === #
 

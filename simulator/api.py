@@ -435,17 +435,23 @@ class ApiHandlers:
         now, draft = now_iso(), order_type == 'draft'
         status, currency = 'draft' if draft else 'created', body['currency']
         index, address = self._uid_index(), body['shippingAddress']
+        order_id = str(uuid.uuid4())
         items = []
         for item in body['items']:
+            item_id = str(uuid.uuid4())
+            files = [{'type': f.get('type') or 'default', 'url': f.get('url')}
+                     for f in item.get('files') or []]
             stored = {
-                'id': str(uuid.uuid4()), 'itemReferenceId': str(item['itemReferenceId']),
+                'id': item_id, 'itemReferenceId': str(item['itemReferenceId']),
                 'productUid': item['productUid'], 'quantity': item['quantity'],
-                'files': [{'type': f.get('type') or 'default', 'url': f.get('url')}
-                          for f in item.get('files') or []],
+                'files': files,
                 'processedFileUrl': None, 'options': copy.deepcopy(item.get('options') or []),
                 'fulfillmentStatus': status, '_fulfillments': [],
+                # Gelato renders a preview of the item with its files (docs/orders/v4/get/,
+                # items[].previews); the template's picture stands for an item without files.
                 'previews': [{'type': 'preview_default',
-                              'url': index[item['productUid']].get('previewUrl')}],
+                              'url': self.item_preview_url(order_id, item_id) if files
+                              else index[item['productUid']].get('previewUrl')}],
             }
             if item.get('pageCount') is not None:
                 stored['pageCount'] = item['pageCount']
@@ -454,7 +460,6 @@ class ApiHandlers:
         products_price = round(sum(data.product_price(i['productUid'], i['quantity'], currency)
                                    for i in items), 2)
         shipping_price = data.shipping_price(method, quantity, currency)
-        order_id = str(uuid.uuid4())
         return {
             'id': order_id, 'orderType': order_type,
             # Answered as strings, whatever was sent (docs/orders/v4/get/ example).
@@ -513,6 +518,8 @@ class ApiHandlers:
         for item_id, new_files in files.items():
             items[item_id]['files'] = [{'type': f.get('type') or 'default', 'url': f.get('url')}
                                        for f in new_files]
+            items[item_id]['previews'] = [{'type': 'preview_default', 'url': self.item_preview_url(
+                order_id, item_id, version=order['updatedAt'])}]
         order['orderType'], order['orderedAt'] = 'order', now_iso()
         self._apply_status(order, 'created')
         self._schedule(order_id)

@@ -240,6 +240,26 @@ def png(width, height, rgb):
             + chunk(b'IDAT', zlib.compress(b''.join(rows))) + chunk(b'IEND', b''))
 
 
+def render_preview(file_bytes, size=240):
+    """A small PNG made from a print file (PNG, JPEG or TIFF), as Gelato's item previews.
+
+    :raise ValueError: When the file is not a picture that can be read.
+    """
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415 - Odoo's virtualenv has Pillow
+    try:
+        picture = Image.open(io.BytesIO(file_bytes))
+        if picture.format not in ('PNG', 'JPEG', 'TIFF'):
+            raise ValueError(f'not a picture Gelato prints ({picture.format})')
+        picture.thumbnail((size, size))
+        out = io.BytesIO()
+        picture.convert('RGB').save(out, 'PNG')
+    except (OSError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise ValueError(f'unreadable picture: {exc}') from None
+    return out.getvalue()
+
+
 def preview_png(template_id):
     value = hash_int(template_id)
     rgb = (64 + value % 192, 64 + (value >> 8) % 192, 64 + (value >> 16) % 192)

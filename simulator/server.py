@@ -31,6 +31,7 @@ PREVIEW_KINDS = ('ok', 'broken', 'html', 'huge', 'redirect_private', 'redirect_s
 HUGE_PREVIEW_SIZE = 11 * 1024 * 1024
 # `drip`: a valid picture sent one byte at a time, this many seconds apart.
 DRIP_INTERVAL = 0.2
+PRINT_FILE_MAX_BYTES = 64 * 1024 * 1024  # What the item previews download at most.
 # `gzip_bomb`: a small gzip body (about 130 KB) that inflates to this many bytes.
 GZIP_BOMB_SIZE = 128 * 1024 * 1024
 
@@ -571,7 +572,7 @@ class GelatoSimulator(ApiHandlers):
         if self._down:
             _drop(request)
         path = request.path.rstrip('/') or '/'
-        is_preview = path.startswith('/_simulator/previews/')
+        is_preview = path.startswith(('/_simulator/previews/', '/_simulator/item-previews/'))
         if path.startswith('/_simulator/') and not is_preview:
             return self._control(request, path)
         body, malformed = _parse_body(request)
@@ -629,7 +630,48 @@ class GelatoSimulator(ApiHandlers):
         headers = {'Retry-After': '0'} if kind == '429' else None
         return ApiError(status, code, message).response(headers)
 
+    def item_preview_url(self, order_id, item_id, version=None):
+        """Where the preview of an order item is rendered (Gelato's are on its own storage)."""
+        suffix = f'?v={quote(str(version), safe="")}' if version else ''
+        return f'{self.url}/_simulator/item-previews/{order_id}/{item_id}{suffix}'
+
+    def _item_preview(self, order_id, item_id):
+        """Render the preview of an order item from its print file, as Gelato does: the file is
+        downloaded from its URL and made a small picture. A file that cannot be downloaded or
+        is not a picture Gelato prints has no preview."""
+        with self._lock:
+            order = self._orders.get(order_id) or {}
+            item = next((i for i in order.get('items', ()) if i['id'] == item_id), None)
+            files = copy.deepcopy(item['files']) if item else []
+        files.sort(key=lambda f: f.get('type') not in ('default', 'front'))
+        if not files:
+            raise ApiError(404, 'not_found', 'Unknown order item')
+        try:
+            picture = data.render_preview(self._download(files[0]['url']))
+        except (OSError, ValueError) as exc:
+            raise ApiError(404, 'not_found', f'No preview: the print file could not be used '
+                                             f'({exc})') from None
+        return Response(picture, mimetype='image/png')
+
+    @staticmethod
+    def _download(url, limit=PRINT_FILE_MAX_BYTES):
+        """The bytes of a print file, as Gelato fetches it (ValueError when too large)."""
+        import requests  # noqa: PLC0415 - only the item previews need it
+        with requests.get(url, timeout=10, stream=True) as response:
+            if response.status_code != 200:
+                raise ValueError(f'HTTP {response.status_code}')
+            chunks, size = [], 0
+            for chunk in response.iter_content(65536):
+                size += len(chunk)
+                if size > limit:
+                    raise ValueError('too large')
+                chunks.append(chunk)
+        return b''.join(chunks)
+
     def _preview(self, path):
+        item = re.fullmatch(r'/_simulator/item-previews/([^/]+)/([^/]+)', path)
+        if item:
+            return self._item_preview(*item.groups())
         match = re.fullmatch(r'/_simulator/previews/([^/]+)/([^/]+)', path)
         if not match or match[2] not in PREVIEW_KINDS:
             raise ApiError(404, 'not_found', 'Unknown preview')

@@ -2,6 +2,7 @@
 
 from . import (
     test_approval,
+    test_artwork,
     test_backend_tours,
     test_checkout,
     test_client,
