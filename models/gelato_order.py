@@ -1477,6 +1477,9 @@ class GelatoOrder(models.Model):
         if self.status == 'draft':
             self._gelato_set_status('created')
         sale._gelato_note(self.env._("%s was approved: Gelato prints it.", self.reference))
+        summary = self.env._("Approve Gelato order %s", self.reference)
+        sale.activity_ids.filtered(lambda a: a.summary == summary).sudo().action_feedback(
+            feedback=self.env._("Approved: Gelato prints it."))
         return True
 
     def _gelato_replace_held(self):

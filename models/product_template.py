@@ -874,6 +874,15 @@ class ProductTemplate(models.Model):
         code = request.geoip.country_code
         return Country.search([('code', '=', code)], limit=1) if code else Country
 
+    @api.model
+    def _gelato_area_label(self, area):
+        """How a print area is named to a shopper: Gelato's `default` file is the front (the
+        only side of most products), the others by their name (docs/orders/v4/create,
+        FileType)."""
+        if area == 'default':
+            return self.env._("Front")
+        return (area or '').replace('-', ' ').capitalize()
+
     def _gelato_website_artwork_areas(self):
         """The print areas a shopper gives a picture for on the product page of a personalised
         product (those of its print images, from the template's placeholders).

@@ -44,6 +44,10 @@ class SaleOrder(models.Model):
     gelato_approve_at = fields.Datetime(
         string="Gelato Approval At", compute='_compute_gelato_summary',
         help="When the held Gelato order is approved automatically (empty: by hand).")
+    gelato_is_personalized = fields.Boolean(
+        string="Personalised (Gelato)", compute='_compute_gelato_is_personalized',
+        help="The order holds a product printed with the customer's own picture: Gelato's proof "
+             "waits for the customer's approval on their order page.")
     gelato_min_delivery_date = fields.Date(
         string="Gelato Delivery From", compute='_compute_gelato_summary')
     gelato_max_delivery_date = fields.Date(
@@ -458,6 +462,11 @@ class SaleOrder(models.Model):
         return problems
 
     # === BUSINESS METHODS: CUSTOMER ARTWORK === #
+
+    @api.depends('order_line.product_id')
+    def _compute_gelato_is_personalized(self):
+        for order in self:
+            order.gelato_is_personalized = order._gelato_is_personalized()
 
     def _gelato_is_personalized(self):
         """Whether the order holds a product printed with the customer's own picture."""

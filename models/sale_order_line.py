@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 
 from odoo.addons.gelato_connector import batch, const, utils
 
@@ -114,11 +114,13 @@ class SaleOrderLine(models.Model):
         held = self.order_id.gelato_order_ids.sudo().filtered(
             lambda o: o.is_held and o.state == 'sent')
         before = {line.id: line.sudo().gelato_image_ids.mapped('checksum') for line in self}
+        # Files uploaded to the cart before the line existed become the line's.
+        linked = [command[1] for command in commands
+                  if isinstance(command, (list, tuple)) and command[0] == Command.LINK]
+        self.env['product.document'].sudo().browse(linked).filtered(
+            lambda d: d.is_gelato and d.res_model != 'sale.order.line',
+        ).res_model = 'sale.order.line'
         super(SaleOrderLine, self.sudo()).write({'gelato_image_ids': commands})
-        for line in self.sudo():
-            # Files uploaded to the cart before the line existed are the line's from now on.
-            line.gelato_image_ids.filtered(
-                lambda i: i.res_model != 'sale.order.line').res_model = 'sale.order.line'
         if held and any(line.sudo().gelato_image_ids.mapped('checksum') != before[line.id]
                         for line in self):
             held._gelato_replace_held()

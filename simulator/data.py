@@ -240,6 +240,25 @@ def png(width, height, rgb):
             + chunk(b'IDAT', zlib.compress(b''.join(rows))) + chunk(b'IEND', b''))
 
 
+def print_file_format(file_bytes):
+    """The format of a print file among those Gelato prints ("PDF, PNG, TIFF, SVG and JPEG",
+    docs/orders/v4/create), or None when it is none of them or a picture cannot be read."""
+    head = file_bytes[:1024]
+    if head.startswith(b'%PDF-'):
+        return 'PDF'
+    if b'<svg' in file_bytes[:65536].lower():
+        return 'SVG'
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+    try:
+        picture = Image.open(io.BytesIO(file_bytes))
+        picture.load()
+    except (OSError, Image.DecompressionBombError, SyntaxError, ValueError):
+        return None
+    return picture.format if picture.format in ('PNG', 'JPEG', 'TIFF') else None
+
+
 def render_preview(file_bytes, size=240):
     """A small PNG made from a print file (PNG, JPEG or TIFF), as Gelato's item previews.
 

@@ -544,6 +544,15 @@ class GelatoSimulator(ApiHandlers):
                 with self._lock:
                     order = self._orders.get(order_id)
                     current = order['fulfillmentStatus'] if order else None
+                if current == 'created' and self.print_file_problems(order_id):
+                    with self._lock:  # Gelato's upload step refuses the files.
+                        self._apply_status(self._orders[order_id], 'failed')
+                        self._auto_due.pop(order_id, None)
+                    self._notify(order_id)
+                    continue
+                with self._lock:
+                    order = self._orders.get(order_id)
+                    current = order['fulfillmentStatus'] if order else None
                     if current not in data.PROGRESS[:-1]:
                         self._auto_due.pop(order_id, None)
                         continue
@@ -667,6 +676,31 @@ class GelatoSimulator(ApiHandlers):
                     raise ValueError('too large')
                 chunks.append(chunk)
         return b''.join(chunks)
+
+    def print_file_problems(self, order_id):
+        """What Gelato refuses in an order's print files when it uploads them: the order goes
+        to "Passed" when the files are right and to "Failed" when there is an issue with a file
+        (apisupport.gelato.com 360010311840, "What is the typical flow of an order"): a file
+        that cannot be downloaded, or is not a PDF, PNG, TIFF, SVG or JPEG that can be read.
+
+        :return: One sentence per refused file.
+        :rtype: list[str]
+        """
+        with self._lock:
+            files = [(item['itemReferenceId'], file.get('type') or 'default', file.get('url'))
+                     for item in self._orders[order_id]['items'] for file in item['files']]
+        problems = []
+        for reference, area, url in files:
+            try:
+                content = self._download(url)
+            except (OSError, ValueError) as exc:
+                problems.append(f'Item {reference}, {area}: the file could not be downloaded '
+                                f'({exc})')
+                continue
+            if not data.print_file_format(content):
+                problems.append(f'Item {reference}, {area}: the file is not a PDF, PNG, TIFF, '
+                                f'SVG or JPEG that can be read')
+        return problems
 
     def _preview(self, path):
         item = re.fullmatch(r'/_simulator/item-previews/([^/]+)/([^/]+)', path)

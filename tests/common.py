@@ -315,3 +315,16 @@ class GelatoHttpCase(GelatoOrderMixin, HttpCase):
         with self.allow_requests(all_requests=True):
             yield
         self.env.invalidate_all()
+
+    @contextlib.contextmanager
+    def _gelato_calls_in_tour(self):
+        """Let the simulator call Odoo during a browser tour (which already allows the
+        browser's requests): e.g. Gelato downloading a print file to render a preview the page
+        shows."""
+        self.env.flush_all()
+        previous, self.http_request_allow_all = self.http_request_allow_all, True
+        try:
+            yield
+        finally:
+            self.http_request_allow_all = previous
+            self.env.invalidate_all()

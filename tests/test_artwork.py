@@ -14,13 +14,14 @@ import io
 import re
 from datetime import timedelta
 
+import requests
 from PIL import Image
 
 from odoo import Command, fields
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
 
-from odoo.addons.gelato_connector.tests.common import PNG, GelatoHttpCase
+from odoo.addons.gelato_connector.tests.common import PNG, WEBHOOK_SECRET, GelatoHttpCase
 
 
 def picture(width, height, color=(200, 40, 40)):
@@ -44,7 +45,7 @@ class ArtworkMixin:
 
     def _file_bytes(self, url):
         response = self.url_open(url)
-        self.assertEqual(response.status_code, 200, url)
+        self.assertEqual(response.status_code, 200, f'{url}: {response.text[:300]}')
         return response.content
 
     def _remote_files(self, remote_item):
@@ -126,7 +127,10 @@ class TestArtwork(ArtworkMixin, GelatoHttpCase):
         self.assertTrue(item.preview_url)
         self.assertEqual(item.preview_url,
                          self._remote(order)['items'][0]['previews'][0]['url'])
-        preview = Image.open(io.BytesIO(self._file_bytes(item.preview_url)))
+        with self._gelato_calls_in():  # Gelato downloads the file to render the preview.
+            answer = requests.get(item.preview_url, timeout=30)
+        self.assertEqual(answer.status_code, 200, answer.text[:300])
+        preview = Image.open(io.BytesIO(answer.content))
         self.assertEqual(preview.format, 'PNG')
         self.assertEqual(preview.getpixel((0, 0)), (200, 40, 40), "made from the file")
 
@@ -284,6 +288,11 @@ class TestArtworkWebshop(ArtworkMixin, GelatoHttpCase):
             'csrf_token': self._csrf('/my'), 'access_token': 'wrong'})
         self.assertEqual(refused.status_code, 404)
         self.assertFalse(record.approve_at, "another customer cannot approve it")
+        with self._gelato_calls_in_tour():  # The page shows the proof Gelato rendered.
+            self._screenshot(f'/my/orders/{order.id}', 'portal_proof', login='artwork_shopper',
+                             focus='#gelato_proofs')
+        self._screenshot(self.personal.website_url, 'product_page_artwork',
+                         login='artwork_shopper', focus='.o_gelato_artwork')
         self.authenticate('artwork_shopper', 'artwork_shopper')
         page = self.url_open(f'/my/orders/{order.id}')
         self.assertIn(record.item_ids.preview_url.replace('&', '&amp;'), page.text)
@@ -318,10 +327,19 @@ class TestArtworkWebshop(ArtworkMixin, GelatoHttpCase):
         self.assertEqual(Image.open(io.BytesIO(own.raw)).size, (120, 144),
                          "the visitor's own picture, as the tour uploaded it")
         self.assertEqual(self._file_bytes(files['back']), base64.b64decode(PNG))
-        self.start_tour(f'/my/orders/{order.id}', 'gelato_personalised_proof',
-                        login='artwork_shopper', timeout=120)
+        with self._gelato_calls_in_tour():  # The preview is rendered from Odoo's file.
+            self.start_tour(f'/my/orders/{order.id}', 'gelato_personalised_proof',
+                            login='artwork_shopper', timeout=120)
         self.assertTrue(record.approve_at)
         self.env['gelato.order']._cron_approve_due()
         remote = self.simulator.orders[record.gelato_id]
         self.assertEqual(remote['orderType'], 'order')
-        self.assertEqual(remote['fulfillmentStatus'], 'created', "on its way to production")
+        self.assertEqual(remote['fulfillmentStatus'], 'created')
+        with self._gelato_calls_in():
+            # Gelato's upload step accepts the files, then the order goes to production.
+            self.assertEqual(self.simulator.print_file_problems(record.gelato_id), [])
+            results = self.simulator.drive_order(record.gelato_id, self._webhook_url(),
+                                                 WEBHOOK_SECRET, ('passed', 'in_production'),
+                                                 retry_delay=0.1)
+        self.assertTrue(all(codes[-1] == 200 for codes in results), results)
+        self.assertEqual(record.status, 'in_production')

@@ -678,3 +678,49 @@ class TestSimulator(TransactionCase):
         message = self._refuse_create(body)
         self.assertEqual(len(re.findall(r'; ', message)), 25)
         self.assertRegex(message, r'and \d+ more$')
+
+    def test_item_previews_are_rendered_from_the_print_file(self):
+        """https://dashboard.gelato.com/docs/orders/v4/get: each item has `previews`,
+        `[{"type": "preview_default", "url": ...}]`, Gelato's picture of the item with its file;
+        after a PATCH with other files, the preview is the new file's."""
+        body = self._order_body()
+        good = self.simulator.preview_url(SEED_TEMPLATE_IDS['poster'])
+        body['items'] = body['items'][:1]
+        body['items'][0]['files'] = [{'type': 'default', 'url': good}]
+        body['orderType'] = 'draft'
+        order = self._create(body)
+        previews = order['items'][0]['previews']
+        self.assertEqual([p['type'] for p in previews], ['preview_default'])
+        picture = requests.get(previews[0]['url'], timeout=10)
+        self.assertEqual(picture.status_code, 200)
+        self.assertTrue(picture.content.startswith(b'\x89PNG'))
+        broken = self.simulator.preview_url(SEED_TEMPLATE_IDS['poster'], 'broken')
+        patched = self._ok('PATCH', f"/order/v4/orders/{order['id']}", {
+            'orderType': 'order',
+            'items': [{'id': order['items'][0]['id'], 'files': [{'type': 'default',
+                                                                  'url': broken}]}]})
+        self.assertNotEqual(patched['items'][0]['previews'][0]['url'], previews[0]['url'])
+        self.assertEqual(requests.get(patched['items'][0]['previews'][0]['url'],
+                                      timeout=10).status_code, 404, "no preview of a bad file")
+
+    def test_files_gelato_cannot_print_fail_the_order_at_upload(self):
+        """apisupport.gelato.com 360010311840: an order goes to "Passed" when its files are
+        right, to "Failed" when there is an issue with a file."""
+        body = self._order_body()
+        body['items'] = body['items'][:1]
+        poster = SEED_TEMPLATE_IDS['poster']
+        body['items'][0]['files'] = [{'type': 'default',
+                                      'url': self.simulator.preview_url(poster)}]
+        good = self._create(body)
+        self.assertEqual(self.simulator.print_file_problems(good['id']), [])
+        for kind in ('broken', 'html'):
+            body['items'][0]['files'] = [{'type': 'default',
+                                          'url': self.simulator.preview_url(poster, kind)}]
+            bad = self._create(body)
+            problems = self.simulator.print_file_problems(bad['id'])
+            self.assertEqual(len(problems), 1, kind)
+            self.assertIn('is not a PDF, PNG, TIFF, SVG or JPEG', problems[0])
+        body['items'][0]['files'] = [{'type': 'default', 'url': 'http://127.0.0.1:9/x.png'}]
+        unreachable = self._create(body)
+        self.assertIn('could not be downloaded',
+                      self.simulator.print_file_problems(unreachable['id'])[0])
