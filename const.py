@@ -328,3 +328,27 @@ PREVIEW_MAX_REDIRECTS = 3
 COST_FETCH_WORKERS = 4
 # Product UIDs asked per call of Gelato's Stock API.
 STOCK_CHECK_BATCH = 100
+
+
+# === AFTER THE PARCEL === #
+
+CLAIM_REASONS = [
+    ('damaged', "Damaged"),
+    ('misprint', "Misprint"),
+    ('wrong_item', "Wrong item"),
+    ('lost', "Lost in transit"),
+    ('returned', "Returned to sender"),
+]
+CLAIM_STATES = [
+    ('to_file', "To file"),
+    ('filed', "Filed"),
+    ('refunded', "Refunded"),
+    ('declined', "Declined"),
+]
+# Gelato takes claims within 30 days of delivery (support.gelato.com, "Getting started with
+# Gelato customer service": "Report the issue within 30 days of the customer receiving the item").
+CLAIM_DAYS = 30
+# A claim not filed this many days before its deadline gets a to-do.
+CLAIM_REMIND_DAYS = 5
+# The Gelato statuses of an order whose parcel can have a problem.
+CLAIMABLE_STATUSES = ('shipped', 'in_transit', 'delivered', 'returned')

@@ -6,6 +6,8 @@ from . import gelato_api_mixin
 from . import account_move
 from . import account_move_line
 from . import delivery_carrier
+from . import gelato_claim
+from . import gelato_claim_line
 from . import gelato_event
 from . import gelato_order
 from . import gelato_order_item

@@ -62,6 +62,7 @@ class GelatoOrder(models.Model):
             ('reorder', "Reorder by Gelato"),
             ('migrated', "Sent by an earlier version"),
             ('switched', "Sent by Odoo's Gelato module"),
+            ('replacement', "Replacement"),
         ],
         required=True, default='sent', readonly=True,
     )
@@ -70,6 +71,15 @@ class GelatoOrder(models.Model):
         help="For a connected order: the order Gelato answered when the sale was sent. For a "
              "reorder: the order it replaces.",
     )
+    claim_id = fields.Many2one(
+        'gelato.claim', string="Replaces For", readonly=True, ondelete='set null',
+        index='btree_not_null',
+        help="For a replacement: the claim whose items it sends again.")
+    claim_ids = fields.One2many('gelato.claim', 'gelato_order_id', string="Claims")
+    claim_count = fields.Integer(compute='_compute_claim_count')
+    picking_id = fields.Many2one(
+        'stock.picking', string="Replacement Delivery", readonly=True, ondelete='set null',
+        help="For a replacement: its own delivery (the original's stays as it is).")
     # Written only by `_gelato_set_state`, which lists the states each may come from.
     state = fields.Selection(
         string="Sending", selection=const.SENDING_STATES,
@@ -194,6 +204,10 @@ class GelatoOrder(models.Model):
         for order in self:
             order.stuck_advice = order.is_stuck and \
                 const.STUCK_ADVICE.get(order.status, const.STUCK_ADVICE['default'])
+
+    def _compute_claim_count(self):
+        for order in self:
+            order.claim_count = len(order.claim_ids)
 
     def _compute_event_count(self):
         counts = dict(self.env['gelato.event']._read_group(
@@ -414,6 +428,54 @@ class GelatoOrder(models.Model):
             count += 1
             reference = f"{base}-{count}"
         return reference
+
+    def _gelato_replacement_reference(self):
+        """The reference of a new replacement of this order: its own, with `-R1`, `-R2`..."""
+        self.ensure_one()
+        base = self.reference[:const.REFERENCE_MAX_LENGTH - 4]
+        used = set(self.with_context(active_test=False).search(
+            [('sale_order_id', '=', self.sale_order_id.id)]).mapped('reference'))
+        count = 1
+        while f"{base}-R{count}" in used:
+            count += 1
+        return f"{base}-R{count}"
+
+    def _gelato_item_quantities(self):
+        """The sale lines this order carries, with their quantities: a replacement's are its
+        claim's; None for an order of the whole sale."""
+        self.ensure_one()
+        return self.claim_id._gelato_quantities() if self.claim_id else None
+
+    def _gelato_form_action(self):
+        self.ensure_one()
+        return {'type': 'ir.actions.act_window', 'res_model': 'gelato.order',
+                'res_id': self.id, 'view_mode': 'form', 'views': [(False, 'form')]}
+
+    def action_report_problem(self):
+        """"Report a problem": a new claim about this shipped order, its items prefilled."""
+        self.ensure_one()
+        self._gelato_check_can_act()
+        if self.state != 'sent' or self.status not in const.CLAIMABLE_STATUSES:
+            raise UserError(self.env._(
+                "A problem can be reported once Gelato has shipped the order."))
+        return {
+            'type': 'ir.actions.act_window', 'res_model': 'gelato.claim',
+            'name': self.env._("Report a problem"), 'view_mode': 'form',
+            'views': [(False, 'form')], 'target': 'current',
+            'context': {
+                'default_gelato_order_id': self.id,
+                'default_reason': 'returned' if self.status == 'returned' else 'damaged',
+                'default_line_ids': [fields.Command.create({
+                    'item_id': item.id, 'quantity': item.quantity,
+                }) for item in self.item_ids.filtered('sale_line_id')],
+            },
+        }
+
+    def action_view_claims(self):
+        self.ensure_one()
+        return {'type': 'ir.actions.act_window', 'res_model': 'gelato.claim',
+                'name': self.env._("Claims"), 'view_mode': 'list,form',
+                'domain': [('id', 'in', self.claim_ids.ids)]}
 
     def _gelato_metadata(self):
         """The `metadata` sent with the order: the database and the sale order it comes from.
@@ -782,6 +844,7 @@ class GelatoOrder(models.Model):
             })
         self.write(values)
         self._gelato_bill_receipts()
+        self.env['gelato.claim'].sudo()._gelato_apply_refunds(self)
         self._gelato_apply_item_costs()
         self.sale_order_id._gelato_apply_shipping_cost()
 
@@ -886,7 +949,8 @@ class GelatoOrder(models.Model):
         if previous not in const.SHIPPED_STATUSES:
             self.sale_order_id._gelato_note(self.env._(
                 "Gelato shipped %(order)s.", order=self.display_name))
-            self.sale_order_id._gelato_notify_customer(tracking=self._gelato_tracking())
+            self.sale_order_id._gelato_notify_customer(tracking=self._gelato_tracking(),
+                                                       replacement=bool(self.claim_id))
 
     def _gelato_on_delivered(self, previous):
         self._gelato_ship()
@@ -1084,6 +1148,13 @@ class GelatoOrder(models.Model):
         """
         packages = (packages if packages is not None else self.package_ids).filtered(
             lambda p: not p.picking_id)
+        if self.picking_id:
+            # A replacement ships with its own delivery; the original's stays as it is.
+            self.picking_id._gelato_ship_replacement(
+                [(p.tracking_code, p.tracking_url) for p in packages],
+                everything=self.status in const.SHIPPED_STATUSES)
+            packages.picking_id = self.picking_id
+            return
         Picking = self.env['stock.picking']
         for package in packages:
             lines = package.item_ids.sale_line_id

@@ -1,6 +1,6 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
-from odoo import fields, models
+from odoo import api, fields, models
 
 from odoo.addons.gelato_connector import const
 
@@ -38,6 +38,14 @@ class GelatoOrderItem(models.Model):
         string="Gelato's Comment", readonly=True,
         help="Gelato's reason for the item's last status change (failures, holds).",
     )
+
+    # === COMPUTE METHODS === #
+
+    @api.depends('product_id', 'quantity', 'item_reference')
+    def _compute_display_name(self):
+        for item in self:
+            item.display_name = item.product_id.display_name and \
+                f"{item.product_id.display_name} × {item.quantity}" or item.item_reference
 
     # === BUSINESS METHODS === #
 

@@ -678,18 +678,23 @@ class SaleOrder(models.Model):
 
     # === BUSINESS METHODS: PAYLOADS === #
 
-    def _gelato_prepare_items_payload(self, with_files=True):
+    def _gelato_prepare_items_payload(self, with_files=True, quantities=None):
         """Return the order's Gelato lines as Gelato items, each mapped back to its line.
 
         :param bool with_files: Whether to include the print files (orders) or not (quotes).
+        :param dict quantities: sale line -> quantity, to send only those (a replacement);
+                                default: every Gelato line, with its quantity.
         :rtype: list[dict]
         """
         items = []
-        for line in self._gelato_lines():
+        lines = self._gelato_lines() if quantities is None else \
+            self._gelato_lines().filtered(lambda ln: ln in quantities)
+        for line in lines:
             item = {
                 'itemReferenceId': str(line.id),
                 'productUid': line.product_id.gelato_product_uid,
-                'quantity': int(line.product_uom_qty),
+                'quantity': int(line.product_uom_qty if quantities is None
+                                else quantities[line]),
             }
             if page_count := line.product_id._gelato_page_count():
                 item['pageCount'] = page_count
@@ -725,7 +730,8 @@ class SaleOrder(models.Model):
             'orderReferenceId': gelato_order.reference,
             'customerReferenceId': f'odoo-partner-{self.partner_id.id}',
             'currency': self.currency_id.name,
-            'items': self._gelato_prepare_items_payload(),
+            'items': self._gelato_prepare_items_payload(
+                quantities=gelato_order._gelato_item_quantities()),
             'shipmentMethodUid': gelato_order.shipment_method_uid or self._gelato_service_type(),
             'shippingAddress': self.partner_shipping_id._gelato_prepare_address_payload(
                 email=self.partner_id.email),
@@ -932,8 +938,9 @@ class SaleOrder(models.Model):
             body += Markup("<br/>%s") % self.env._("Gelato says: %s", utils.plain_text(reason))
         self.sudo().message_post(body=body, author_id=self.env.ref('base.partner_root').id)
 
-    def _gelato_notify_customer(self, tracking=None, delivered=False):
-        """Email the customer that the order ships (with its tracking links) or arrived."""
+    def _gelato_notify_customer(self, tracking=None, delivered=False, replacement=False):
+        """Email the customer that the order ships (with its tracking links) or arrived; for a
+        replacement, that the replacement is on its way."""
         template = self.env.ref('gelato_connector.mail_template_gelato_order_status',
                                 raise_if_not_found=False)
         if not template:
@@ -941,6 +948,7 @@ class SaleOrder(models.Model):
         self.with_context(
             gelato_tracking=[(code, utils.safe_url(url)) for code, url in tracking or []],
             gelato_delivered=delivered,
+            gelato_replacement=replacement,
         ).message_post_with_source(
             template, message_type='comment', subtype_xmlid='mail.mt_comment',
             partner_ids=self.partner_id.ids,
@@ -950,6 +958,26 @@ class SaleOrder(models.Model):
     def _gelato_all_tracking(self):
         """The `(code, url)` pairs of the sale's Gelato packages."""
         return [pair for order in self._gelato_active_orders() for pair in order._gelato_tracking()]
+
+    def _gelato_portal_replacements(self):
+        """The replacements the customer sees on their order page: `(status label, tracking)`
+        of each replacement Gelato has not delivered yet."""
+        self.ensure_one()
+        labels = dict(const.ORDER_STATUSES)
+        return [(labels.get(order.status, ''), order.reference)
+                for order in self.sudo()._gelato_active_orders().filtered(
+                    lambda o: o.claim_id and o.status != 'delivered')]
+
+    def action_gelato_report_problem(self):
+        """"Report a problem" on the sale: about its latest Gelato order Gelato shipped."""
+        self.ensure_one()
+        orders = self.gelato_order_ids.filtered(
+            lambda o: o.state == 'sent' and o.status in const.CLAIMABLE_STATUSES
+            and not o.claim_id)
+        if not orders:
+            raise UserError(self.env._(
+                "A problem can be reported once Gelato has shipped the order."))
+        return orders[:1].action_report_problem()
 
     def _gelato_portal_tracking(self):
         """The `(code, url)` tracking pairs shown to the customer: read as superuser (a portal

@@ -65,7 +65,8 @@ def order_summary(order):
     """An order as Gelato's search answers it: a summary without items, shipment or tracking
     (docs/orders/v4/search)."""
     address = order.get('shippingAddress') or {}
-    total = sum(r.get('totalInclVat') or 0 for r in order.get('receipts') or [])
+    total = sum((-1 if r.get('transactionType') == 'refund' else 1) * (r.get('totalInclVat') or 0)
+                for r in order.get('receipts') or [])
     return {
         'id': order['id'], 'orderType': order['orderType'],
         'orderReferenceId': order['orderReferenceId'],

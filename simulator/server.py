@@ -461,6 +461,27 @@ class GelatoSimulator(ApiHandlers):
                 item['_fulfillments'] = [dict(track, trackingCode=code, trackingUrl=url)]
         order['shipment']['packagesCount'] = len(groups)
 
+    def refund(self, order_id, item_ids=None):
+        """What Gelato does when it accepts a claim: a refund receipt on the order (a receipt
+        whose `transactionType` is `refund`, docs/orders/v4/get/, ReceiptObject), for the given
+        items (default: all), shipping not included; returns the receipt."""
+        with self._lock:
+            order = self._orders[order_id]
+            items = [item for item in order['items'] if not item_ids or item['id'] in item_ids]
+            products = round(sum(data.product_price(i['productUid'], i['quantity'],
+                                                    order['currency']) for i in items), 2)
+            count = sum(1 for r in order.get('receipts', ()) if r['transactionType'] == 'refund')
+            refund = data.receipt(order_id, order['currency'], items, products, 0.0,
+                                  self.vat_rate)
+            refund.update(id=str(uuid.uuid5(data.NAMESPACE, f'refund/{order_id}/{count + 1}')),
+                          transactionType='refund')
+            for row in refund['items']:
+                row.update(id=str(uuid.uuid5(data.NAMESPACE, f"{row['id']}/refund/{count}")),
+                           receiptId=refund['id'])
+            order.setdefault('receipts', []).append(refund)
+            order['updatedAt'] = now_iso()
+            return copy.deepcopy(refund)
+
     def reorder(self, order_id, status='created'):
         """What Gelato's support does for a failed order: a new order under the same reference
         (and metadata), with the same items; returns its id."""
@@ -782,6 +803,9 @@ class GelatoSimulator(ApiHandlers):
             if (method, name) == ('DELETE', 'canned'):
                 self.clear_canned()
                 return json_response(ok)
+            refund = re.fullmatch(r'orders/([^/]+)/refund', name)
+            if method == 'POST' and refund:
+                return json_response(self.refund(refund[1], body.get('item_ids')))
             reorder = re.fullmatch(r'orders/([^/]+)/reorder', name)
             if method == 'POST' and reorder:
                 return json_response({'id': self.reorder(reorder[1], body.get('status',

@@ -5,6 +5,7 @@ from . import (
     test_artwork,
     test_backend_tours,
     test_checkout,
+    test_claims,
     test_client,
     test_followup,
     test_gelato_contract,

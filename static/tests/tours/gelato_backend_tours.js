@@ -182,3 +182,64 @@ registry.category("web_tour.tours").add("gelato_backend_approve", {
         },
     ],
 });
+
+/**
+ * A salesperson reports a misprint on a delivered Gelato order and sends the replacement:
+ * run by tests/test_claims.py, which checks the claim and what Gelato received.
+ */
+registry.category("web_tour.tours").add("gelato_backend_claim", {
+    steps: () => [
+        {
+            content: "Report a problem on the delivered order",
+            trigger: '.o_form_view .o_statusbar_buttons button[name="action_report_problem"]',
+            run: "click",
+        },
+        {
+            content: "The claim lists the order's items",
+            trigger: '.o_form_view .o_field_widget[name="line_ids"] .o_data_row',
+        },
+        {
+            content: "Open the problems",
+            trigger: '.o_form_view .o_field_widget[name="reason"] .o_select_menu_toggler',
+            run: "click",
+        },
+        {
+            content: "Say it is a misprint",
+            trigger: ".o_select_menu_item:contains(Misprint)",
+            run: "click",
+        },
+        {
+            content: "Misprint is chosen",
+            trigger: '.o_form_view .o_field_widget[name="reason"] input:value(Misprint)',
+        },
+        {
+            content: "Save the claim",
+            trigger: ".o_form_view .o_form_button_save",
+            run: "click",
+        },
+        {
+            content: "The claim is numbered once saved",
+            trigger: '.o_form_view .o_field_widget[name="name"]:contains(GC)',
+        },
+        {
+            content: "Replace now",
+            trigger: '.o_form_view .o_statusbar_buttons button[name="action_send_replacement"]',
+            run: "click",
+        },
+        {
+            content: "Confirm the replacement",
+            trigger: ".modal-footer .btn-primary",
+            run: "click",
+        },
+        {
+            content: "Odoo says the replacement goes to Gelato",
+            trigger: ".o_notification:contains(Replacement on its way), .modal .modal-body:not(:contains(Send Gelato a new order))",
+            run({ queryFirst }) {
+                const error = queryFirst(".modal .modal-body");
+                if (error) {
+                    throw new Error(`Replace now failed: ${error.textContent.trim()}`);
+                }
+            },
+        },
+    ],
+});
