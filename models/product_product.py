@@ -33,6 +33,11 @@ class ProductProduct(models.Model):
         string="Gelato Availability", comodel_name='gelato.product.availability',
         inverse_name='product_id', readonly=True,
     )
+    gelato_valid_page_counts = fields.Char(
+        string="Page Counts Gelato Offers", readonly=True, copy=False,
+        help="The page counts Gelato's catalog allows for this variant's product (empty: not a "
+             "multi-page product).",
+    )
     gelato_print_area_sizes = fields.Json(
         string="Print Area Sizes", readonly=True, copy=False,
         help="The size of each print area of this variant in its Gelato template, as "
@@ -57,12 +62,34 @@ class ProductProduct(models.Model):
                 images[override.name] = override
         return images
 
+    def _gelato_valid_page_counts(self):
+        """The page counts Gelato allows for this variant (its own product's; the product's
+        for a variant synchronized before they were kept per variant), empty for a product
+        printed with a fixed number of pages.
+
+        :rtype: list[int]
+        """
+        self.ensure_one()
+        raw = self.gelato_valid_page_counts or self.product_tmpl_id.gelato_valid_page_counts
+        return [int(c) for c in (raw or '').split(',') if c.isdigit()]
+
     def _gelato_page_count(self):
         """The page count to send with this variant, or None for a product Gelato prints with a
         fixed number of pages."""
         self.ensure_one()
-        template = self.product_tmpl_id
-        return template.gelato_page_count or None if template.gelato_valid_page_counts else None
+        return self.product_tmpl_id.gelato_page_count or None \
+            if self._gelato_valid_page_counts() else None
+
+    def _gelato_page_count_problem(self):
+        """Say why this variant cannot be ordered with the product's page count, or None."""
+        self.ensure_one()
+        valid = self._gelato_valid_page_counts()
+        if not valid or self.product_tmpl_id.gelato_page_count in valid:
+            return None
+        return self.env._(
+            "%(product)s: Gelato prints it with %(counts)s pages, not %(count)s: set another "
+            "number of pages on the product.", product=self.display_name,
+            counts=', '.join(map(str, valid)), count=self.product_tmpl_id.gelato_page_count)
 
     def _gelato_print_file_problems(self, images=None):
         """What in this variant's print files stops Gelato from printing it (a file that is not

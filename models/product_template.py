@@ -376,57 +376,67 @@ class ProductTemplate(models.Model):
         return data
 
     def _gelato_fetch_page_counts(self, template_data):
-        """Ask Gelato's product catalog whether the template's product is a multi-page one, and
-        which page counts it allows (https://dashboard.gelato.com/docs/products/product/get/:
-        `validPageCounts`, given for multi-page products only).
+        """Ask Gelato's product catalog which page counts each product of the template allows
+        (https://dashboard.gelato.com/docs/products/product/get/: `validPageCounts`, given for
+        multi-page products only, per product: a soft and a hard cover of one photo book may
+        differ). A product that is not a multi-page one is asked once.
 
         :param dict template_data: The template, as Gelato sends it.
-        :return: The valid page counts (empty for other products), or None when Gelato could not
-                 say (what Odoo knew is kept).
-        :rtype: list[int] | None
+        :return: product UID -> its valid page counts (empty for other products), or None when
+                 Gelato could not say (what Odoo knew is kept).
+        :rtype: dict | None
         """
         variants = template_data.get('variants') if isinstance(template_data, dict) else None
-        uid = next((utils.gelato_id(v.get('productUid')) for v in variants or []
-                    if isinstance(v, dict) and utils.gelato_id(v.get('productUid'))), None)
-        if not uid:
-            return None
-        try:
-            product = self._gelato_company()._gelato_request(
-                'product', 'GET', f'/v3/products/{uid}')
-        except GelatoError as error:
-            _logger.info("Page counts of %s not read: %s", uid, error.args[0])
-            return None
-        counts = product.get('validPageCounts') if isinstance(product, dict) else None
-        return sorted({c for c in counts if isinstance(c, int) and not isinstance(c, bool)
-                       and 0 < c < 10000}) if isinstance(counts, list) else []
+        uids = list(dict.fromkeys(
+            utils.gelato_id(v.get('productUid')) for v in variants or []
+            if isinstance(v, dict) and utils.gelato_id(v.get('productUid'))))
+        counts = {}
+        for uid in uids:
+            try:
+                product = self._gelato_company()._gelato_request(
+                    'product', 'GET', f'/v3/products/{uid}')
+            except GelatoError as error:
+                _logger.info("Page counts of %s not read: %s", uid, error.args[0])
+                return None
+            valid = product.get('validPageCounts') if isinstance(product, dict) else None
+            counts[uid] = sorted({
+                c for c in valid if isinstance(c, int) and not isinstance(c, bool)
+                and 0 < c < 10000}) if isinstance(valid, list) else []
+            if not counts[uid] and len(counts) == 1:
+                return dict.fromkeys(uids, [])  # Not a multi-page product: one request.
+        return counts or None
 
     def _gelato_apply_page_counts(self, page_counts):
-        """Keep the page counts Gelato allows; a multi-page product without a page count gets
-        the smallest one."""
+        """Keep the page counts Gelato allows, per variant and for the product (all of them); a
+        multi-page product without a page count every variant allows gets the smallest one
+        they all allow (else the smallest of any).
+
+        :param dict page_counts: product UID -> valid page counts, as `_gelato_fetch_page_counts`.
+        """
         if page_counts is None:
             return
-        valid = ','.join(map(str, page_counts)) or False
+        per_variant = {}
+        for variant in self.product_variant_ids.filtered('gelato_product_uid'):
+            valid = page_counts.get(variant.gelato_product_uid)
+            if valid is None:
+                continue
+            per_variant[variant] = valid
+            value = ','.join(map(str, valid)) or False
+            if value != (variant.gelato_valid_page_counts or False):
+                variant.gelato_valid_page_counts = value
+        lists = [set(valid) for valid in per_variant.values() if valid]
+        every = sorted(set.union(*lists)) if lists else []
+        common = sorted(set.intersection(*lists)) if lists else []
+        valid = ','.join(map(str, every)) or False
         values = {}
         if valid != (self.gelato_valid_page_counts or False):
             values['gelato_valid_page_counts'] = valid
-        if page_counts and self.gelato_page_count not in page_counts:
-            values['gelato_page_count'] = page_counts[0]
-        elif not page_counts and self.gelato_page_count:
+        if every and self.gelato_page_count not in (common or every):
+            values['gelato_page_count'] = (common or every)[0]
+        elif not every and self.gelato_page_count:
             values['gelato_page_count'] = 0
         if values:
             self.write(values)
-
-    def _gelato_page_count_problem(self):
-        """Say why a multi-page product cannot be ordered with its page count, or None."""
-        self.ensure_one()
-        if not self.gelato_valid_page_counts:
-            return None
-        valid = [int(c) for c in self.gelato_valid_page_counts.split(',') if c.isdigit()]
-        if self.gelato_page_count in valid:
-            return None
-        return self.env._(
-            "%(product)s: set its number of pages (Gelato offers %(counts)s).",
-            product=self.display_name, counts=', '.join(map(str, valid)))
 
     def _gelato_apply_template(self, template_data):
         """Make the product's attributes, variants and print images match a Gelato template.

@@ -72,14 +72,19 @@ class SaleOrder(models.Model):
     gelato_shipment_method_name = fields.Char(
         string="Gelato Shipping", compute='_compute_gelato_shipment_method_name')
     # One quote of Gelato serves both Gelato delivery methods for a while (see _gelato_quote).
-    gelato_quote_key = fields.Char(copy=False, readonly=True)
-    gelato_quote = fields.Json(copy=False, readonly=True)
-    gelato_quote_at = fields.Datetime(copy=False, readonly=True)
+    # Gelato's prices for the shop (costs): never readable by a portal user or a visitor, whose
+    # checkout reads them as superuser.
+    gelato_quote_key = fields.Char(copy=False, readonly=True,
+                                   groups='sales_team.group_sale_salesman')
+    gelato_quote = fields.Json(copy=False, readonly=True, groups='sales_team.group_sale_salesman')
+    gelato_quote_at = fields.Datetime(copy=False, readonly=True,
+                                      groups='sales_team.group_sale_salesman')
     gelato_dashboard_url = fields.Char(
         string="Gelato Dashboard", compute='_compute_gelato_dashboard_url',
     )
     gelato_cost_total = fields.Monetary(
         string="Gelato Cost", compute='_compute_gelato_cost_total', currency_field='currency_id',
+        groups='sales_team.group_sale_salesman',
         help="What Gelato charged for this sale (its receipts, VAT included), in the sale's "
              "currency.",
     )
@@ -444,7 +449,7 @@ class SaleOrder(models.Model):
                     "%(product)s: Gelato takes whole quantities of 1 or more (not %(qty)s).",
                     product=product.display_name, qty=qty,
                 ))
-            if problem := product.product_tmpl_id._gelato_page_count_problem():
+            if problem := product._gelato_page_count_problem():
                 problems.append(problem)
             images = line._gelato_print_images()
             problems += product._gelato_print_file_problems(images)
@@ -779,20 +784,23 @@ class SaleOrder(models.Model):
         :raise UserError: When Gelato refuses, cannot be reached, or sends no quote.
         """
         self.ensure_one()
-        key = self._gelato_quote_key()
+        # Whoever may price the order may be quoted; the stored quote (Gelato's costs) is read
+        # and kept as superuser (its fields are for salespeople only).
+        order = self.sudo()
+        key = order._gelato_quote_key()
         fresh_since = fields.Datetime.now() - timedelta(seconds=const.QUOTE_CACHE_SECONDS)
-        if self.gelato_quote_key == key and self.gelato_quote_at and \
-                self.gelato_quote_at >= fresh_since and isinstance(self.gelato_quote, list):
-            return self.gelato_quote
-        answer = self.company_id._gelato_request(
-            'order', 'POST', '/v4/orders:quote', json=self._gelato_prepare_quote_payload(),
+        if order.gelato_quote_key == key and order.gelato_quote_at and \
+                order.gelato_quote_at >= fresh_since and isinstance(order.gelato_quote, list):
+            return order.gelato_quote
+        answer = order.company_id._gelato_request(
+            'order', 'POST', '/v4/orders:quote', json=order._gelato_prepare_quote_payload(),
             safe=True,
         )
         quotes = answer.get('quotes') if isinstance(answer, dict) else None
         if not isinstance(quotes, list) or not quotes or \
                 not all(isinstance(q, dict) for q in quotes):
-            raise UserError(self.env._("Gelato sent no shipping quote."))
-        self.write({'gelato_quote_key': key, 'gelato_quote': quotes,
+            raise UserError(order.env._("Gelato sent no shipping quote."))
+        order.write({'gelato_quote_key': key, 'gelato_quote': quotes,
                     'gelato_quote_at': fields.Datetime.now()})
         return quotes
 
@@ -829,7 +837,7 @@ class SaleOrder(models.Model):
             return 'normal'
         method = self.gelato_shipment_method_uid
         if method and (method in ('normal', 'express') or
-                       self.gelato_quote_key == self._gelato_quote_key()):
+                       self.sudo().gelato_quote_key == self._gelato_quote_key()):
             return method
         return self._gelato_pick_shipment_method(carrier)
 

@@ -213,3 +213,6 @@ class TestClaims(ClaimMixin, GelatoHttpCase):
         self.assertTrue(claim.replacement_id, "replaced from the form")
         self._run_outbox()
         self.assertEqual(len(self._replacements(order)), 1)
+        self._screenshot(f'/odoo/action-gelato_connector.action_gelato_claim/{claim.id}',
+                         'claim_form', login='claim_tour',
+                         ready="!!document.querySelector('.o_form_view .o_statusbar_status')")

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from urllib3.response import HTTPResponse
 
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
 from odoo.addons.gelato_connector import const
 from odoo.addons.gelato_connector.exceptions import GelatoError
 from odoo.addons.gelato_connector.models.gelato_api_mixin import CappedRetry
-from odoo.addons.gelato_connector.tests.common import GelatoOrderCase
+from odoo.addons.gelato_connector.tests.common import PNG, GelatoOrderCase
 
 EXAMPLES = Path(__file__).parent / 'data' / 'gelato'
 
@@ -183,3 +183,51 @@ class TestSecondReading(GelatoOrderCase):
             other.gelato_webhook_secret = self.company.gelato_webhook_secret
         other.gelato_webhook_secret = 'another-secret-of-its-own'
         self.assertEqual(other.gelato_webhook_secret, 'another-secret-of-its-own')
+
+    def test_a_portal_customer_never_reads_gelatos_quote_or_costs_of_their_order(self):
+        """Issue 24, point 12: Gelato's quote (its prices) and what Gelato charged are the
+        merchant's; the customer's checkout still prices the order (as superuser)."""
+        shopper = self._portal_user('quote_reader', "Quote Reader", 'quote@example.com')
+        order = self._order(partner=shopper.partner_id)
+        rate = self.carrier_normal.rate_shipment(order.with_user(shopper).sudo())
+        self.assertTrue(rate['success'], rate['error_message'])
+        self.assertTrue(order.gelato_quote, "the quote is kept for the checkout")
+        mine = order.with_user(shopper)
+        for field in ('gelato_quote', 'gelato_quote_key', 'gelato_quote_at',
+                      'gelato_cost_total'):
+            with self.assertRaises(AccessError, msg=field):
+                mine.read([field])
+        self.assertNotIn('gelato_quote', mine.fields_get())
+
+    def test_page_counts_are_each_variants_own(self):
+        """Issue 24, point 4: `validPageCounts` belongs to each product
+        (https://dashboard.gelato.com/docs/products/product/get/); a soft and a hard cover of
+        one photo book allow other page counts, and Gelato refuses an order with another."""
+        self.simulator.make_template('tpl-book', [('Cover', ['Soft', 'Hard'])],
+                                     page_counts=[24, 48, 100])
+        book = self.env['product.template'].create({
+            'name': "Photo Book", 'type': 'consu', 'gelato_template_ref': 'tpl-book',
+            'list_price': 40.0})
+        uids = {v['variantOptions'][0]['value']: v['productUid']
+                for v in self.simulator.templates['tpl-book']['variants']}
+        self.simulator.page_counts[uids['Hard']] = [28, 48]
+        self._sync(book)
+        soft, hard = (book.product_variant_ids.filtered(
+            lambda p, c=cover: p.gelato_product_uid == uids[c]) for cover in ('Soft', 'Hard'))
+        self.assertEqual(soft.gelato_valid_page_counts, '24,48,100')
+        self.assertEqual(hard.gelato_valid_page_counts, '28,48')
+        self.assertEqual(book.gelato_valid_page_counts, '24,28,48,100')
+        self.assertEqual(book.gelato_page_count, 48, "the smallest count both covers allow")
+        for image in book.gelato_image_ids:
+            image.datas = PNG
+        book.gelato_page_count = 100
+        rate = self.carrier_normal.rate_shipment(self._order([(hard, 1)]))
+        self.assertIn("pageCount: must be one of [28, 48]", rate['error_message'],
+                      "the simulator refuses it as Gelato does")
+        order = self._order([(hard, 1)])
+        with self.assertRaisesRegex(ValidationError, r"Photo Book \(Hard\): Gelato prints it "
+                                                     r"with 28, 48 pages, not 100"):
+            order.action_confirm()
+        self.assertFalse(self.simulator.orders)
+        order = self._confirm_and_send(self._order([(soft, 1)], carrier=self.carrier_normal))
+        self.assertEqual(self._remote(order)['items'][0]['pageCount'], 100)
