@@ -10,13 +10,17 @@ class GelatoError(UserError):
     :param int status: The HTTP status Gelato answered, or None when no answer came.
     :param bool transient: Whether the same call may succeed later (outage, 429, 5xx).
     :param dict body: Gelato's decoded error body, when it sent one.
+    :param str reason: What went wrong without the advice to the person who pressed a button
+                       ("Please try again in a few minutes."): what a scheduled action that
+                       retries by itself shows. Default: the message.
     """
 
-    def __init__(self, message, status=None, transient=False, body=None):
+    def __init__(self, message, status=None, transient=False, body=None, reason=None):
         super().__init__(message)
         self.status = status
         self.transient = transient
         self.body = body or {}
+        self.reason = reason or message
 
 
 class GelatoImageError(Exception):

@@ -158,21 +158,21 @@ class GelatoApiMixin(models.AbstractModel):
         if isinstance(error, requests.exceptions.RetryError):
             # urllib3 gave up after retrying 429/5xx answers.
             _logger.warning("Gelato %s %s gave up after retries: %s", method, url, error)
+            reason = self.env._("Gelato is not answering properly right now (it keeps "
+                                "returning errors).")
             raise GelatoError(
-                self.env._("Gelato is not answering properly right now (it keeps returning "
-                           "errors). Please try again in a few minutes."),
-                transient=True,
+                f'{reason} {self.env._("Please try again in a few minutes.")}',
+                transient=True, reason=reason,
             )
         if isinstance(error, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
             _logger.warning("Gelato %s %s unreachable: %s", method, url, type(error).__name__)
+            reason = self.env._(
+                "Could not reach Gelato (%(reason)s).",
+                reason=self.env._("timeout") if isinstance(error, requests.exceptions.Timeout)
+                else self.env._("connection failed"))
             raise GelatoError(
-                self.env._(
-                    "Could not reach Gelato (%(reason)s). Please try again in a few minutes.",
-                    reason=self.env._("timeout")
-                    if isinstance(error, requests.exceptions.Timeout)
-                    else self.env._("connection failed"),
-                ),
-                transient=True,
+                f'{reason} {self.env._("Please try again in a few minutes.")}',
+                transient=True, reason=reason,
             )
         if error is not None:
             _logger.warning("Gelato %s %s failed: %s", method, url, type(error).__name__)
@@ -278,6 +278,7 @@ class GelatoApiMixin(models.AbstractModel):
         ]
         if details:
             message = f"{message} ({'; '.join(details)})" if message else '; '.join(details)
+        reason = None  # What went wrong, without the advice to try again.
         if status == 401:
             text = self.env._("Gelato refused the API key (401). Check the key in Sales settings.")
         elif status == 403:
@@ -285,14 +286,17 @@ class GelatoApiMixin(models.AbstractModel):
         elif status == 404:
             text = self.env._("Gelato does not know this resource (404).")
         elif status == 429:
-            text = self.env._("Gelato received too many requests (429). Please try again shortly.")
+            reason = self.env._("Gelato received too many requests (429).")
+            text = f'{reason} {self.env._("Please try again shortly.")}'
         elif status >= 500:
-            text = self.env._("Gelato had an internal error (%(status)s). Please try again later.",
-                     status=status)
+            reason = self.env._("Gelato had an internal error (%(status)s).", status=status)
+            text = f'{reason} {self.env._("Please try again later.")}'
         else:
             text = self.env._("Gelato refused the request (%(status)s).", status=status)
+        reason = reason or text
         if message:
-            text = f"{text}\n{self.env._('Gelato says: %s', message[:1000])}"
+            says = self.env._('Gelato says: %s', message[:1000])
+            text, reason = f"{text}\n{says}", f"{reason}\n{says}"
         _logger.warning("Gelato answered %s: %s", status, message[:300] or '<no message>')
         return GelatoError(text, status=status, transient=status == 429 or status >= 500,
-                           body=body)
+                           body=body, reason=reason)

@@ -377,9 +377,11 @@ class GelatoEvent(models.Model):
         order._gelato_apply_fulfillments(data.get('items'))
         if not order._gelato_set_status(status):
             if order.status != status:
+                labels = dict(const.ORDER_STATUSES)
                 return self._gelato_ignore(self.env._(
-                    "Late or out-of-order status %(status)s: the order is already %(current)s.",
-                    status=status, current=order.status or '-'), found)
+                    "Late or out-of-order status \"%(status)s\": the order is already "
+                    "\"%(current)s\".", status=labels.get(status, status),
+                    current=labels.get(order.status, '-')), found)
         return None
 
     def _gelato_handle_order_item_status_updated(self, data, found):

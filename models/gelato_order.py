@@ -610,8 +610,9 @@ class GelatoOrder(models.Model):
                     "the order again.", company=self.company_id.name))
             remote = self._gelato_find_remote()
             if not remote:
-                if not self.shipment_method_uid:
-                    self.shipment_method_uid = sale._gelato_shipment_method_to_send()
+                # Checked at each attempt: a method quoted for an address the order no longer
+                # ships to (changed after a refusal) is quoted again.
+                self.shipment_method_uid = sale._gelato_shipment_method_to_send()
                 remote = self.company_id._gelato_request(
                     'order', 'POST', '/v4/orders', safe=False,
                     json=sale._gelato_prepare_order_payload(self),
@@ -670,6 +671,9 @@ class GelatoOrder(models.Model):
         """
         message = str(error.args[0] if error.args else error)
         if error.transient:
+            # Not "please try again": the outbox does, at the time shown on the order.
+            message = self.env._("%(reason)s Odoo sends the order again by itself; nothing to "
+                                 "do.", reason=getattr(error, 'reason', None) or message)
             delay = const.OUTBOX_BACKOFF_MINUTES[
                 min(max(self.send_attempts, 1), len(const.OUTBOX_BACKOFF_MINUTES)) - 1]
             next_attempt = fields.Datetime.now() + timedelta(minutes=delay)
@@ -1430,14 +1434,40 @@ class GelatoOrder(models.Model):
                     order.company_id._gelato_request(
                         'order', 'POST', f'/v4/orders/{order.gelato_id}:cancel', safe=True)
             except GelatoError as error:
-                raise UserError(self.env._(
-                    "Gelato did not cancel %(order)s, so the sale stays confirmed.\n%(reason)s",
-                    order=order.display_name, reason=error.args[0],
-                )) from None
+                raise UserError(order._gelato_cancel_refusal(error)) from None
             # Through the transition table, as a webhook would: a stuck order is no longer stuck,
             # and what the cancellation does to the sale follows (`_gelato_on_canceled`).
             order.with_context(gelato_canceled_by=self.env.user.name)._gelato_set_status(
                 'canceled')
+
+    def _gelato_cancel_refusal(self, error):
+        """Say in words why Gelato did not cancel the order: its status, read from Gelato
+        (docs/orders/v4/get), when Gelato refused; Gelato's words otherwise.
+
+        :param GelatoError error: Gelato's answer to the cancel request.
+        :rtype: str
+        """
+        self.ensure_one()
+        if error.transient or not error.status:
+            return self.env._(
+                "Gelato could not be reached to cancel %(order)s: nothing was canceled and the "
+                "sale stays confirmed. Try again in a few minutes.\n%(reason)s",
+                order=self.display_name, reason=error.reason)
+        try:
+            remote = self.company_id._gelato_request('order', 'GET',
+                                                     f'/v4/orders/{self.gelato_id}')
+        except GelatoError:
+            remote = None
+        status = utils.clean_str(remote.get('fulfillmentStatus')) \
+            if isinstance(remote, dict) else None
+        label = dict(const.ORDER_STATUSES).get(status)
+        if label:
+            return self.env._(
+                "Gelato did not cancel %(order)s: it is already %(status)s, and Gelato cancels "
+                "an order only until it goes to production. The sale stays confirmed.",
+                order=self.display_name, status=label.lower())
+        return self.env._("Gelato did not cancel %(order)s, so the sale stays confirmed.\n"
+                          "%(reason)s", order=self.display_name, reason=error.reason)
 
     # === BUSINESS METHODS: APPROVAL === #
 

@@ -839,7 +839,9 @@ class SaleOrder(models.Model):
         if method and (method in ('normal', 'express') or
                        self.sudo().gelato_quote_key == self._gelato_quote_key()):
             return method
-        return self._gelato_pick_shipment_method(carrier)
+        method = self._gelato_pick_shipment_method(carrier)
+        self.sudo().gelato_shipment_method_uid = method  # What the order ships with now.
+        return method
 
     # === BUSINESS METHODS: GELATO ORDERS === #
 

@@ -120,7 +120,13 @@ class TestGelatoOrder(GelatoOrderTestMixin, GelatoOrderCase):
         # Gelato, and the refusal undoes it.
         with self.assertRaises(UserError) as refusal:
             order._action_cancel()
-        self.assertRegex(refusal.exception.args[0], r"(?s)stays confirmed.*printed")
+        # Said in words, from the order's status at Gelato (issue 24, point 16): no raw status
+        # code, no HTTP code.
+        message = refusal.exception.args[0]
+        self.assertIn("it is already printed", message)
+        self.assertIn("stays confirmed", message)
+        self.assertNotIn("409", message)
+        self.assertNotIn("'printed'", message)
         self.assertEqual(order.state, 'sale')
 
     def test_connected_id_gelato_does_not_know_is_noted_and_nothing_else_changes(self):

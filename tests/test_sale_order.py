@@ -306,6 +306,8 @@ class TestSaleOrder(GelatoOrderCase):
         with self.assertRaises(UserError) as refusal:  # rolled back, as the request would be
             order._action_cancel()
         self.assertIn('stays confirmed', refusal.exception.args[0])
+        self.assertIn('it is already in production', refusal.exception.args[0])
+        self.assertNotIn("'in_production'", refusal.exception.args[0])
         self.assertEqual(order.state, 'sale')
         self.assertNotEqual(self._remote(order)['fulfillmentStatus'], 'canceled')
 

@@ -2,6 +2,7 @@
 """Gelato as documented, second reading: each test names the page it reads."""
 import copy
 import json
+import re
 from pathlib import Path
 
 from urllib3.response import HTTPResponse
@@ -231,3 +232,61 @@ class TestSecondReading(GelatoOrderCase):
         self.assertFalse(self.simulator.orders)
         order = self._confirm_and_send(self._order([(soft, 1)], carrier=self.carrier_normal))
         self.assertEqual(self._remote(order)['items'][0]['pageCount'], 100)
+
+    def test_send_again_after_an_address_change_quotes_a_method_that_ships_there(self):
+        """Issue 24, point 5: a shipmentMethodUid is "a shipmentMethodUid value returned in the
+        Quote API" (docs/orders/v4/create) for the address quoted; after the order was refused
+        and its address changed to another country, it is quoted again, never sent with a
+        method that does not ship there."""
+        order = self._order(carrier=self.carrier_normal)
+        self.assertEqual(order.gelato_shipment_method_uid, 'dhl_parcel_europe')
+        self.simulator.set_canned('POST', r'/order/v4/orders$', 400, {
+            'code': 'validation_error', 'message': 'Request validation failed'})
+        self._confirm_and_send(order)
+        record = order.gelato_order_ids
+        self.assertEqual(record.state, 'attention')
+        self.simulator.clear_canned()
+        order.partner_shipping_id = self.env['res.partner'].create({
+            'name': "Ada Lovelace", 'street': '10 Downing Street', 'city': 'London',
+            'zip': 'SW1A 2AA', 'country_id': self.env.ref('base.uk').id,
+            'email': 'ada@example.com', 'phone': '+44 20 7946 0000'})
+        record.action_send_again()
+        self._run_outbox()
+        self.assertEqual(record.state, 'sent', record.last_error)
+        remote = self.simulator.orders[record.gelato_id]
+        self.assertEqual(remote['shipment']['shipmentMethodUid'], 'royal_mail_tracked_48')
+        self.assertEqual(order.gelato_shipment_method_uid, 'royal_mail_tracked_48')
+
+    def test_an_outage_at_sending_says_odoo_retries_by_itself(self):
+        """Issue 24, point 16: the outbox retries by itself, so what the order shows is not
+        "please try again"."""
+        order = self._order(carrier=self.carrier_normal)
+        self.simulator.set_fault('503', times=20)
+        self._confirm_and_send(order)
+        record = order.gelato_order_ids
+        self.assertEqual(record.state, 'pending')
+        self.assertIn("Odoo sends the order again by itself", record.last_error)
+        self.assertNotIn("try again", record.last_error)
+        self.assertTrue(record.next_attempt_at)
+
+    def test_the_shipping_email_is_signed_by_the_company_not_a_user(self):
+        """Issue 24, point 16: OdooBot posts it; it is signed by the company, whoever the
+        salesperson is."""
+        order = self._confirm_and_send(self._order(carrier=self.carrier_normal))
+        order.user_id = self.env.ref('base.user_admin')
+        order._gelato_notify_customer(tracking=[('TRACK1', 'https://tracking.example.com/1')])
+        message = order.message_ids[0]
+        self.assertEqual(message.author_id, self.env.ref('base.partner_root'))
+        self.assertIn(self.company.name, message.body)
+        self.assertNotIn(self.env.ref('base.user_admin').name, message.body)
+
+    def test_the_gelato_carrier_form_shows_gelatos_service_not_other_providers_switches(self):
+        """Issue 26, point 7: the Gelato delivery method's form names its Gelato service and
+        hides what means nothing for Gelato (test environment, debug, cash on delivery, shipping
+        through Odoo)."""
+        arch = self.env['delivery.carrier'].get_view(view_type='form')['arch']
+        self.assertIn('name="gelato_shipping_service_type"', arch)
+        for name in ('toggle_prod_environment', 'toggle_debug', 'integration_level',
+                     'allow_cash_on_delivery'):
+            for element in re.finditer(rf'name="{name}"[^>]*', arch):
+                self.assertIn("gelato", element[0], name)
