@@ -32,6 +32,7 @@ import re
 import socket
 import ssl
 import struct
+import threading
 import time
 import zlib
 from urllib.parse import urljoin, urlsplit
@@ -160,17 +161,27 @@ def address_kind(address):
         return 'link-local'
     if ip.is_multicast:
         return 'multicast'
-    if ip.is_private:
+    if ip.is_private or (ip.version == 6 and any(ip in net for net in _PRIVATE_V6)):
         return 'private'
     if ip.is_reserved or ip.is_unspecified or not ip.is_global:
         return 'reserved'
     return None
 
 
+# NAT64's well-known prefix (RFC 6052): the last 32 bits are the IPv4 address reached.
+_NAT64 = ipaddress.IPv6Network('64:ff9b::/96')
+# NAT64's local-use prefix (RFC 8215) and the deprecated site-local addresses (RFC 3879):
+# private networks.
+_PRIVATE_V6 = (ipaddress.IPv6Network('64:ff9b:1::/48'), ipaddress.IPv6Network('fec0::/10'))
+
+
 def _embedded_ipv4(ip):
-    """Return the IPv4 address an IPv6 address carries (mapped, 6to4, Teredo), or None."""
+    """Return the IPv4 address an IPv6 address carries (mapped, 6to4, Teredo, NAT64), or
+    None."""
     if ip.version != 6:
         return None
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip.ipv4_mapped or ip.sixtofour or (ip.teredo or (None, None))[1]
 
 
@@ -337,7 +348,7 @@ class _Download:
             raise not_https  # without even resolving the name
         unknown = _Refused(self._("unknown host %(host)s", host=link.host))
         try:
-            infos = self.resolver(link.host, link.port, type=socket.SOCK_STREAM)
+            infos = self._resolve_within_deadline(link)
         except (OSError, UnicodeError, ValueError) as error:
             unknown.detail = type(error).__name__
             raise unknown from None
@@ -372,6 +383,26 @@ class _Download:
             )
 
     # --- the exchange -----------------------------------------------------------------------
+
+    def _resolve_within_deadline(self, link):
+        """Look the host up, within what is left of the download's deadline: a name server
+        that does not answer cannot hold the download longer (the look-up itself cannot be
+        interrupted; its thread ends when the system gives up)."""
+        result, done = {}, threading.Event()
+
+        def look_up():
+            try:
+                result['infos'] = self.resolver(link.host, link.port, type=socket.SOCK_STREAM)
+            except Exception as error:  # noqa: BLE001 - handed to the caller
+                result['error'] = error
+            done.set()
+
+        threading.Thread(target=look_up, daemon=True, name='gelato-dns').start()
+        if not done.wait(self._remaining()):
+            raise _Refused(self._timeout_reason(), detail="DNS look-up")
+        if 'error' in result:
+            raise result['error']
+        return result['infos']
 
     def _remaining(self):
         """Return the seconds left before the deadline; raise the timeout when none are."""

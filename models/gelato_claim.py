@@ -47,12 +47,14 @@ class GelatoClaim(models.Model):
         'ir.attachment', 'gelato_claim_attachment_rel', 'claim_id', 'attachment_id',
         string="Photos",
         help="Photos of the product and its packaging: Gelato's support asks for them.")
+    # Written by `_gelato_set_deadline` (at creation, and when Gelato delivers the order), not
+    # computed from the order's status: a webhook changing a status never reads the claims.
     delivered_on = fields.Date(
-        string="Delivered On", compute='_compute_deadline', store=True,
+        string="Delivered On", readonly=True,
         help="When Gelato delivered the parcel (for a lost or returned one: its latest expected "
              "delivery date).")
     deadline = fields.Date(
-        string="Claim Before", compute='_compute_deadline', store=True, tracking=True,
+        string="Claim Before", readonly=True, tracking=True,
         help="Gelato takes claims within 30 days of delivery.")
     state = fields.Selection(
         string="Status", selection=const.CLAIM_STATES, default='to_file', required=True,
@@ -79,19 +81,6 @@ class GelatoClaim(models.Model):
         sanitize=True)
 
     # === COMPUTE METHODS === #
-
-    @api.depends('gelato_order_id.status', 'gelato_order_id.status_since',
-                 'gelato_order_id.max_delivery_date', 'reason')
-    def _compute_deadline(self):
-        for claim in self:
-            order = claim.gelato_order_id
-            if order.status == 'delivered' and order.status_since:
-                delivered = order.status_since.date()
-            else:
-                delivered = order.max_delivery_date or (claim.create_date or fields.Datetime.now()
-                                                        ).date()
-            claim.delivered_on = delivered
-            claim.deadline = delivered + timedelta(days=const.CLAIM_DAYS)
 
     @api.depends('replacement_id.cost_total', 'replacement_id.cost_currency_id',
                  'gelato_order_id.cost_currency_id')
@@ -147,6 +136,7 @@ class GelatoClaim(models.Model):
                 vals['name'] = self.env['ir.sequence'].sudo().next_by_code('gelato.claim') \
                     or self.env._("New")
         claims = super().create(vals_list)
+        claims._gelato_set_deadline()
         for claim in claims:
             claim._gelato_check_claimable()
             claim.sale_order_id._gelato_note(self.env._(
@@ -239,6 +229,19 @@ class GelatoClaim(models.Model):
                 status=dict(const.ORDER_STATUSES).get(order.status, order.status or '-')))
         if not self.line_ids.filtered('quantity'):
             raise UserError(self.env._("Say which items (and how many) the problem is about."))
+
+    def _gelato_set_deadline(self):
+        """Gelato's deadline: 30 days from delivery (for a parcel lost or returned, from its
+        latest expected delivery date)."""
+        for claim in self:
+            order = claim.gelato_order_id
+            if order.status == 'delivered' and order.status_since:
+                delivered = order.status_since.date()
+            else:
+                delivered = order.max_delivery_date or fields.Date.context_today(claim)
+            deadline = delivered + timedelta(days=const.CLAIM_DAYS)
+            if (claim.delivered_on, claim.deadline) != (delivered, deadline):
+                claim.write({'delivered_on': delivered, 'deadline': deadline})
 
     def _gelato_quantities(self):
         """The sale lines to send again, with their quantities.

@@ -617,7 +617,7 @@ class GelatoOrder(models.Model):
                     'order', 'POST', '/v4/orders', safe=False,
                     json=sale._gelato_prepare_order_payload(self),
                 )
-                if not isinstance(remote, dict) or not utils.clean_str(remote.get('id')):
+                if not isinstance(remote, dict) or not utils.gelato_id(remote.get('id')):
                     raise GelatoError(self.env._(
                         "Gelato accepted the order but sent no order id; it will be looked up "
                         "by its reference at the next attempt."), transient=True)
@@ -625,7 +625,7 @@ class GelatoOrder(models.Model):
             self._gelato_record_failure(error)
             return False
         self._gelato_set_state(
-            'sent', gelato_id=utils.clean_str(remote['id']), last_error=False,
+            'sent', gelato_id=utils.gelato_id(remote['id']), last_error=False,
             next_attempt_at=False, last_update_at=fields.Datetime.now())
         # Gelato has the order: whatever in the rest of its answer cannot be read, the id is kept
         # (the rest is read again at reconciliation).
@@ -749,7 +749,7 @@ class GelatoOrder(models.Model):
         self._gelato_apply_packages(shipment.get('packages'))
         status = utils.clean_str(remote.get('fulfillmentStatus'))
         if status:
-            self._gelato_set_status(status)
+            self._gelato_set_status(status, reason=self._gelato_remote_reason(remote))
         self._gelato_apply_delivery_estimate(
             shipment.get('minDeliveryDate'), shipment.get('maxDeliveryDate'), notify=False)
         unknown = []
@@ -930,6 +930,29 @@ class GelatoOrder(models.Model):
         self._gelato_check_stuck()
         return True
 
+    @api.model
+    def _gelato_remote_reason(self, remote):
+        """What Gelato says about an order's failure at the order's level: `refusalReason` and
+        `refusalReasonCode` (docs/orders/order_details/, its create answer example) and a
+        `comment`, with the items' comments; None when it says nothing.
+
+        :param dict remote: The order as Gelato returns it.
+        :rtype: str | None
+        """
+        if not isinstance(remote, dict):
+            return None
+        reason = utils.clean_str(remote.get('refusalReason'), 1000)
+        code = utils.clean_str(remote.get('refusalReasonCode'), 100)
+        parts = []
+        if reason or code:
+            parts.append(f"{reason} ({code})" if reason and code else reason or code)
+        if comment := utils.clean_str(remote.get('comment'), 1000):
+            parts.append(comment)
+        for item in remote.get('items') or [] if isinstance(remote.get('items'), list) else []:
+            if isinstance(item, dict) and (text := utils.clean_str(item.get('comment'), 1000)):
+                parts.append(text)
+        return '\n'.join(dict.fromkeys(parts)) or None
+
     def _gelato_items_reason(self):
         """Gelato's comments on the items, where a failure's reason is (order events carry
         none: `order_item_status_updated` does)."""
@@ -958,6 +981,7 @@ class GelatoOrder(models.Model):
 
     def _gelato_on_delivered(self, previous):
         self._gelato_ship()
+        self.claim_ids._gelato_set_deadline()  # A claim filed on the way counts from now.
         sale = self.sale_order_id
         sale._gelato_note(self.env._("Gelato delivered %(order)s.", order=self.display_name))
         if all(o.status == 'delivered' for o in sale._gelato_active_orders()

@@ -33,6 +33,10 @@ class ProductProduct(models.Model):
         string="Gelato Availability", comodel_name='gelato.product.availability',
         inverse_name='product_id', readonly=True,
     )
+    gelato_costs_checked_at = fields.Datetime(
+        string="Gelato Costs Checked", readonly=True, copy=False,
+        help="When the daily cost refresh last asked Gelato for this variant's price (each "
+             "variant in turn).")
     gelato_valid_page_counts = fields.Char(
         string="Page Counts Gelato Offers", readonly=True, copy=False,
         help="The page counts Gelato's catalog allows for this variant's product (empty: not a "
@@ -251,8 +255,9 @@ class ProductProduct(models.Model):
                     for index, cell in enumerate(cells)))
         return Markup(
             '<div class="alert alert-%s mb-2" role="alert"><p class="mb-2">%s</p>'
-            '<table class="table table-sm mb-0 bg-transparent"><thead><tr>%s</tr></thead>'
-            '<tbody>%s</tbody></table></div>') % (level, intro, head, body), level
+            '<div class="table-responsive"><table class="table table-sm mb-0 bg-transparent '
+            'o_gelato_print_check_table"><thead><tr>%s</tr></thead><tbody>%s</tbody></table>'
+            '</div></div>') % (level, intro, head, body), level
 
     def _gelato_print_check_outcome(self, check):
         """Say what the product form shows for one print file of this variant.
@@ -457,11 +462,14 @@ class ProductProduct(models.Model):
             products = self.with_company(company).search([
                 ('gelato_product_uid', '!=', False),
                 ('company_id', 'in', [False, company.id]),
-            ], limit=limit, order='write_date, id')
+            ], limit=limit, order='gelato_costs_checked_at ASC NULLS FIRST, id')
             try:
                 updated, errors = products._gelato_fetch_costs()
             except GelatoError as error:  # e.g. the key Gelato refuses: the next company goes on.
                 updated, errors = 0, [error.args[0]]
+            # Asked, whatever the answer: the next run takes the next variants (a cost that did
+            # not change writes nothing else, so the write date cannot tell).
+            products.sudo().write({'gelato_costs_checked_at': fields.Datetime.now()})
             _logger.info("Gelato costs of %s: %s updated, %s errors", company.name, updated,
                          len(errors))
 

@@ -44,7 +44,7 @@ class ClaimMixin:
             context['default_line_ids'] = [Command.create({
                 'item_id': item.id, 'quantity': quantities[item.product_id]})
                 for item in record.item_ids if item.product_id in quantities]
-        Claim = self.env['gelato.claim'].with_context(context)
+        Claim = self.env['gelato.claim'].with_context(**context)
         return (Claim.with_user(user) if user else Claim).create({'reason': reason})
 
     def _replacements(self, order):
@@ -152,7 +152,7 @@ class TestClaims(ClaimMixin, GelatoHttpCase):
         self.assertIn(claim.replacement_id.gelato_id, claim.support_message)
         self.assertIn("1 photo(s) attached", claim.support_message)
         action = claim.action_email_gelato_support()
-        composer = self.env['mail.compose.message'].with_context(action['context']).create({})
+        composer = self.env['mail.compose.message'].with_context(**action['context']).create({})
         self.assertIn(original.gelato_id, composer.body)
         self.assertEqual(composer.attachment_ids, claim.attachment_ids)
         composer._action_send_mail()
@@ -164,6 +164,7 @@ class TestClaims(ClaimMixin, GelatoHttpCase):
         self.env['gelato.claim']._cron_gelato_claim_deadlines()
         self.assertFalse(claim.activity_ids, "30 days ahead: nothing yet")
         order.gelato_order_ids.status_since = fields.Datetime.now() - timedelta(days=27)
+        claim._gelato_set_deadline()
         self.assertEqual(claim.deadline, fields.Date.today() + timedelta(days=3))
         self.env['gelato.claim']._cron_gelato_claim_deadlines()
         self.env['gelato.claim']._cron_gelato_claim_deadlines()

@@ -68,6 +68,21 @@ class TestProductCostsAndAvailability(GelatoOrderCase):
             self.company.currency_id.round(
                 self._unit_price(self.small, self.company.currency_id.name)))
 
+    def test_the_daily_refresh_reaches_every_variant_in_turn(self):
+        """Issue 24, point 14: a cost that did not change writes nothing, so the variants asked
+        are those asked the longest ago, not the same first ones every day."""
+        variants = self.poster.product_variant_ids
+        Product = self.env['product.product']
+        seen = []
+        for _run in range(3):
+            self.simulator.clear_requests()
+            Product._cron_gelato_refresh_costs(limit=1)
+            seen += [r['path'].split('/')[4] for r in self.simulator.requests
+                     if r['path'].endswith('/prices')]
+        self.assertEqual(sorted(seen), sorted(variants.mapped('gelato_product_uid')),
+                         "three runs of one variant each reach the three variants")
+        self.assertTrue(all(variants.mapped('gelato_costs_checked_at')))
+
     def test_on_demand_availability_check_stores_every_region(self):
         self.simulator.stock_overrides[(self.small.gelato_product_uid, 'EU')] = 'out-of-stock'
         action = self.poster.action_gelato_check_availability()

@@ -631,3 +631,34 @@ class TestProductPreview(GelatoCase):
         self.assertEqual(preview['state'], 'error')
         self.assertIn('too large (over 10 MiB)', preview['reason'])
         self.assertLess(peak, 2 * const.PREVIEW_MAX_BYTES, f"peak {peak} bytes")
+
+    def test_nat64_and_site_local_addresses_are_judged_by_what_they_reach(self):
+        """Issue 24, point 14: NAT64 (RFC 6052, 64:ff9b::/96) reaches the IPv4 address in its
+        last 32 bits; its local-use prefix (RFC 8215) and site-local IPv6 (RFC 3879) are
+        private networks."""
+        from odoo.addons.gelato_connector import picture_download  # noqa: PLC0415
+        kind = picture_download.address_kind
+        self.assertEqual(kind('64:ff9b::a00:1'), 'private', "NAT64 of 10.0.0.1")
+        self.assertEqual(kind('64:ff9b::7f00:1'), 'loopback', "NAT64 of 127.0.0.1")
+        self.assertIsNone(kind('64:ff9b::5db8:d822'), "NAT64 of the public 93.184.216.34")
+        self.assertEqual(kind('64:ff9b:1::5db8:d822'), 'private')
+        self.assertEqual(kind('fec0::1'), 'private')
+
+    def test_a_name_server_that_does_not_answer_cannot_outlast_the_deadline(self):
+        """Issue 24, point 14: the look-up is inside the download's deadline."""
+        from odoo.addons.gelato_connector import picture_download  # noqa: PLC0415
+        release = threading.Event()
+
+        def hanging_resolver(*args, **kwargs):
+            release.wait(30)
+            raise socket.gaierror("no answer")
+
+        started = time.monotonic()
+        try:
+            with self.assertRaises(GelatoImageError) as caught:
+                picture_download.download('https://pictures.example.test/x.png',
+                                          resolver=hanging_resolver, timeout=1.0)
+        finally:
+            release.set()
+        self.assertLess(time.monotonic() - started, 3.0)
+        self.assertIn('timeout', caught.exception.reason)

@@ -290,3 +290,20 @@ class TestSecondReading(GelatoOrderCase):
                      'allow_cash_on_delivery'):
             for element in re.finditer(rf'name="{name}"[^>]*', arch):
                 self.assertIn("gelato", element[0], name)
+
+    def test_gelatos_order_level_refusal_reason_is_read_with_the_items_comments(self):
+        """Issue 24, point 7: an order object carries `refusalReason` and `refusalReasonCode`
+        (docs/orders/order_details/, the create answer example); a failed order keeps them
+        with its items' comments, as Gelato's reason."""
+        order = self._confirm_and_send(self._order(carrier=self.carrier_normal))
+        record = order.gelato_order_ids
+        remote = copy.deepcopy(self.simulator.orders[record.gelato_id])
+        remote.update(fulfillmentStatus='failed', refusalReason="The address is incomplete",
+                      refusalReasonCode='invalid_address')
+        remote['items'][0].update(fulfillmentStatus='failed', comment="Missing house number")
+        self.simulator.set_canned('GET', rf'/order/v4/orders/{record.gelato_id}$', 200,
+                                  {k: v for k, v in remote.items() if not k.startswith('_')})
+        record.action_refresh()
+        self.assertEqual(record.status, 'failed')
+        self.assertIn("The address is incomplete (invalid_address)", record.status_reason)
+        self.assertIn("Missing house number", record.status_reason)
