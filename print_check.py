@@ -27,6 +27,9 @@ ACCEPTED_FORMATS = PIXEL_FORMATS + VECTOR_FORMATS
 # A picture whose proportions differ from the print area's by more than this is another shape.
 SHAPE_TOLERANCE = 0.02
 MM_PER_INCH = 25.4
+# More parts than any print file has: a PNG's chunks, a TIFF's strips or tiles.
+MAX_PNG_CHUNKS = 10_000
+MAX_TIFF_STRIPS = 100_000
 
 _PLUGINS = {
     'PNG': PngImagePlugin.PngImageFile,
@@ -90,6 +93,11 @@ def measure(data):
         return result
     if fmt in VECTOR_FORMATS:
         return result
+    if _too_many_parts(fmt, data):
+        # A structure no print file has (a crafted PNG of countless chunks, a TIFF of a million
+        # strips): refused from its layout, before Pillow walks it.
+        result['error'] = 'corrupt'
+        return result
     try:
         # The plugin is used directly, not `Image.open`: no other format is tried, and the size
         # is checked here before anything is decoded.
@@ -111,6 +119,40 @@ def measure(data):
         return result
     result.update(width=width, height=height)
     return result
+
+
+def _too_many_parts(fmt, data):
+    """Whether a PNG has more than `MAX_PNG_CHUNKS` chunks, or a TIFF's first image more than
+    `MAX_TIFF_STRIPS` strips or tiles: read from the file's layout alone (chunk lengths, the
+    first directory's entries), in time bounded by those limits."""
+    if fmt == 'PNG':
+        offset, chunks, size = 8, 0, len(data)
+        while offset + 8 <= size:
+            chunks += 1
+            if chunks > MAX_PNG_CHUNKS:
+                return True
+            length = int.from_bytes(data[offset:offset + 4], 'big')
+            if data[offset + 4:offset + 8] == b'IEND':
+                return False
+            offset += 12 + length
+        return False
+    if fmt == 'TIFF' and data[:2] in (b'II', b'MM') and len(data) >= 8:
+        order = 'little' if data[:2] == b'II' else 'big'
+        if int.from_bytes(data[2:4], order) != 42:
+            return False  # BigTIFF: Pillow refuses it anyway.
+        ifd = int.from_bytes(data[4:8], order)
+        if ifd + 2 > len(data):
+            return False
+        entries = int.from_bytes(data[ifd:ifd + 2], order)
+        for n in range(min(entries, 4096)):
+            entry = ifd + 2 + 12 * n
+            if entry + 12 > len(data):
+                break
+            tag = int.from_bytes(data[entry:entry + 2], order)
+            count = int.from_bytes(data[entry + 4:entry + 8], order)
+            if tag in (273, 279, 324, 325) and count > MAX_TIFF_STRIPS:
+                return True
+    return False
 
 
 def _orientation(picture):

@@ -7,6 +7,7 @@ import logging
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
+from odoo.api import NewId
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Command, Domain
 from odoo.http import request
@@ -119,7 +120,11 @@ class ProductTemplate(models.Model):
     @api.depends('gelato_image_ids.datas')
     def _compute_gelato_missing_image_names(self):
         for product in self:
-            missing = product.gelato_image_ids.filtered(lambda image: not image.file_size)
+            # `file_size`, not `datas`, of stored files (no file is read); in the form, a file
+            # just uploaded has no size yet but its data is there (the form follows at once).
+            missing = product.gelato_image_ids.filtered(
+                lambda image: not (image.file_size or (
+                    isinstance(image.id, NewId) and image.datas)))
             product.gelato_missing_image_names = ', '.join(missing.mapped('name'))
             product.gelato_missing_images = bool(missing)
 

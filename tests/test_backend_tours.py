@@ -89,3 +89,19 @@ class TestBackendTours(GelatoHttpCase):
         self.assertEqual(len(patches), 1)
         self.assertEqual(self.simulator.orders[record.gelato_id]['orderType'], 'order')
         self.assertFalse(record.is_held)
+
+    def test_an_uploaded_print_image_shows_on_the_product_form_at_once(self):
+        """Issue 26, point 7: the product form followed an upload only once reloaded."""
+        manager = self.env['res.users'].create({
+            'name': "Pia Products", 'login': 'gelato_product_manager',
+            'password': 'gelato_product_manager',
+            'group_ids': [Command.set([self.env.ref('sales_team.group_sale_manager').id,
+                                       self.env.ref('product.group_product_manager').id])],
+        })
+        product = self._gelato_product('tpl-upload', [('Size', ['S'])], images=False)
+        self.assertTrue(product.gelato_missing_images)
+        self.start_tour(f'/odoo/action-product.product_template_action/{product.id}',
+                        'gelato_backend_print_image', login=manager.login, timeout=120)
+        self.env.invalidate_all()
+        self.assertFalse(product.gelato_missing_images)
+        self.assertTrue(product.gelato_image_ids.file_size)

@@ -293,6 +293,22 @@ class TestPrintReadiness(GelatoHttpCase):
 
     # --- the pure measurement --------------------------------------------------------------------
 
+    def test_crafted_files_of_countless_parts_are_refused_fast(self):
+        """Issue 24, point 14: a PNG of 200,000 chunks or a TIFF announcing a million strips is
+        refused from its layout, fast, without Pillow walking it."""
+        good = _picture(40, 40)
+        ihdr_end = 8 + 12 + 13
+        empty_chunk = struct.pack('>I', 0) + b'tEXt' + struct.pack('>I', zlib.crc32(b'tEXt'))
+        png = good[:ihdr_end] + empty_chunk * 200_000 + good[ihdr_end:]
+        tiff = b'II*\x00' + struct.pack('<I', 8) + struct.pack('<H', 1) \
+            + struct.pack('<HHII', 273, 4, 1_000_000, 26) + struct.pack('<I', 0)
+        for data in (png, tiff):
+            started = time.monotonic()
+            result = print_check.measure(data)
+            self.assertEqual(result['error'], 'corrupt')
+            self.assertLess(time.monotonic() - started, 1.0)
+        self.assertIsNone(print_check.measure(good)['error'], "a real file is measured")
+
     def test_effective_resolution_is_the_lower_of_width_and_height(self):
         measure = print_check.measure(_picture(1181, 3000))
         result = print_check.assess(measure, (100, 100))  # 300 dpi wide, 762 dpi high

@@ -243,3 +243,49 @@ registry.category("web_tour.tours").add("gelato_backend_claim", {
         },
     ],
 });
+
+/** A product manager uploads the missing print image: the form says so at once. */
+registry.category("web_tour.tours").add("gelato_backend_print_image", {
+    steps: () => [
+        {
+            content: "The Gelato section is on the Sales tab",
+            trigger: '.o_form_view .o_notebook a[name="sales"]',
+            run: "click",
+        },
+        {
+            content: "Open the Gelato section: the print image is missing",
+            trigger: ".o_form_view .alert-warning:contains(Print images to provide)",
+        },
+        {
+            content: "Edit the print area's line",
+            trigger: '.o_form_view .o_gelato_print_images .o_data_row .o_data_cell[name="datas"]',
+            run: "click",
+        },
+        {
+            content: "Upload a picture for it",
+            trigger: '.o_form_view .o_gelato_print_images .o_data_row input[type="file"]:not(:visible)',
+            async run() {
+                const bytes = Uint8Array.from(atob(
+                    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg=="
+                ), (c) => c.charCodeAt(0));
+                const transfer = new DataTransfer();
+                transfer.items.add(new File([bytes], "front.png", { type: "image/png" }));
+                this.anchor.files = transfer.files;
+                this.anchor.dispatchEvent(new Event("change", { bubbles: true }));
+            },
+        },
+        {
+            content: "The form says every print image is set, before any reload",
+            trigger: ".o_form_view:not(:has(.alert-warning:contains(Print images to provide))) .fa-check-circle:not(.o_invisible_modifier)",
+        },
+        {
+            content: "Save",
+            trigger: ".o_form_view .o_form_button_save",
+            run: "click",
+        },
+        {
+            content: "Saved, and still said so",
+            trigger: ".o_form_view:not(:has(.o_form_button_save:visible)):has(.fa-check-circle:visible)",
+        },
+    ],
+});
