@@ -21,6 +21,7 @@ class TestSaleOrder(GelatoOrderCase):
         self.assertEqual(self.carrier_express.integration_level, 'rate')
 
     def test_rate_is_the_sum_of_the_cheapest_method_of_each_quote(self):
+        self.simulator.split_mode = 'product'  # Two production sites, as for connected orders.
         order = self._order([(self.small, 1), (self.medium, 2)])
         quote = self.company._gelato_request(
             'order', 'POST', '/v4/orders:quote', json=order._gelato_prepare_quote_payload())

@@ -137,6 +137,18 @@ class TestSimulator(TransactionCase):
         self.assertEqual(len(answer['quotes']), 1)
         self.assertEqual(answer['orderReferenceId'], '{{myOrderId}}')
 
+    def test_quotes_are_split_only_where_orders_would_be(self):
+        """Issue 24, point 10: Gelato's quote example answers one quote for two products
+        (https://dashboard.gelato.com/docs/orders/v3/quote, `itemReferenceIds`); quotes are
+        one per production site, as connected orders (docs/orders/order_details/)."""
+        body = self._quote_body()
+        body['allowMultipleQuotes'] = True
+        self.assertGreater(len(body['products']), 1)
+        self.assertEqual(len(self._ok('POST', '/order/v4/orders:quote', body)['quotes']), 1)
+        self.simulator.split_mode = 'product'
+        answer = self._ok('POST', '/order/v4/orders:quote', body)
+        self.assertEqual(len(answer['quotes']), len({p['productUid'] for p in body['products']}))
+
     def test_gelatos_search_example_is_accepted(self):
         """https://dashboard.gelato.com/docs/orders/v4/search: the request example."""
         self._create(self._order_body())
