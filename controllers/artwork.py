@@ -22,7 +22,11 @@ class GelatoArtworkController(CustomerPortal):
         """
         product = request.env['product.product'].browse(int(product_id)).exists() \
             if str(product_id).isdigit() else None
-        if not product or not product._is_add_to_cart_allowed():
+        try:
+            allowed = bool(product) and product._is_add_to_cart_allowed()
+        except AccessError:  # A product the visitor may not see: as if it did not exist.
+            allowed = False
+        if not allowed:
             return request.make_json_response({'error': "Unknown product."}, status=404)
         cart = request.cart or request.website._create_cart()
         try:

@@ -13,6 +13,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
 
 from odoo.addons.gelato_connector import const, utils
+from odoo.addons.gelato_connector.exceptions import GelatoError
 
 _logger = logging.getLogger(__name__)
 
@@ -792,10 +793,21 @@ class SaleOrder(models.Model):
         if order.gelato_quote_key == key and order.gelato_quote_at and \
                 order.gelato_quote_at >= fresh_since and isinstance(order.gelato_quote, list):
             return order.gelato_quote
-        answer = order.company_id._gelato_request(
-            'order', 'POST', '/v4/orders:quote', json=order._gelato_prepare_quote_payload(),
-            safe=True,
-        )
+        try:
+            answer = order.company_id._gelato_request(
+                'order', 'POST', '/v4/orders:quote', json=order._gelato_prepare_quote_payload(),
+                safe=True,
+            )
+        except GelatoError as error:
+            # Gelato down or slowed: the last quote for the same goods and address keeps the
+            # shopper's price (Gelato checks the method again when the order is created); a
+            # refusal is Gelato's answer and is said.
+            if error.transient and order.gelato_quote_key == key \
+                    and isinstance(order.gelato_quote, list) and order.gelato_quote:
+                _logger.info("Gelato quote of %s kept from %s: %s", order.name,
+                             order.gelato_quote_at, error.reason)
+                return order.gelato_quote
+            raise
         quotes = answer.get('quotes') if isinstance(answer, dict) else None
         if not isinstance(quotes, list) or not quotes or \
                 not all(isinstance(q, dict) for q in quotes):

@@ -343,3 +343,22 @@ class TestArtworkWebshop(ArtworkMixin, GelatoHttpCase):
                                                  retry_delay=0.1)
         self.assertTrue(all(codes[-1] == 200 for codes in results), results)
         self.assertEqual(record.status, 'in_production')
+
+    def test_a_bad_upload_is_a_clear_answer_and_keeps_nothing(self):
+        """Found by hand on the live server: an unpublished product answered Odoo's HTML 403."""
+        self.authenticate(None, None)
+        token = self._csrf('/shop')
+        hidden = self.env['product.product'].create({'name': "Hidden", 'type': 'consu'})
+        before = self.env['product.document'].search_count([])
+        for product_id, status in ((hidden.id, 404), (999999, 404), ('x', 404)):
+            response = self.url_open('/shop/gelato/artwork', data={
+                'csrf_token': token, 'product_id': product_id, 'area': 'default',
+            }, files={'ufile': ('a.png', picture(10, 10), 'image/png')})
+            self.assertEqual(response.status_code, status, product_id)
+            self.assertEqual(response.json(), {'error': "Unknown product."})
+        response = self.url_open('/shop/gelato/artwork', data={
+            'csrf_token': token, 'product_id': self.variant.id, 'area': 'sleeve-left',
+        }, files={'ufile': ('a.png', picture(10, 10), 'image/png')})
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("takes no picture for", response.json()['error'])
+        self.assertEqual(self.env['product.document'].search_count([]), before)

@@ -3,10 +3,12 @@
 import copy
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from urllib3.response import HTTPResponse
 
+from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
@@ -307,3 +309,26 @@ class TestSecondReading(GelatoOrderCase):
         self.assertEqual(record.status, 'failed')
         self.assertIn("The address is incomplete (invalid_address)", record.status_reason)
         self.assertIn("Missing house number", record.status_reason)
+
+    def test_the_checkout_keeps_the_last_price_while_gelato_is_down(self):
+        """Issue 24, point 11 (and 25, point 4): a shopper whose quote Gelato cannot answer now
+        keeps the last quote for the same goods and address; another address gets a clear
+        message."""
+        order = self._order()
+        first = self.carrier_normal.rate_shipment(order)
+        self.assertTrue(first['success'])
+        order.sudo().gelato_quote_at = fields.Datetime.now() - timedelta(hours=2)  # stale
+        self.simulator.go_down()
+        try:
+            again = self.carrier_normal.rate_shipment(order)
+            self.assertTrue(again['success'], again['error_message'])
+            self.assertEqual(again['price'], first['price'])
+            order.partner_shipping_id = self.env['res.partner'].create({
+                'name': "Elsewhere", 'street': 'Rue de Rivoli 1', 'city': 'Paris',
+                'zip': '75001', 'country_id': self.env.ref('base.fr').id,
+                'email': 'e@example.com'})
+            other = self.carrier_normal.rate_shipment(order)
+        finally:
+            self.simulator.come_up()
+        self.assertFalse(other['success'])
+        self.assertIn("Could not reach Gelato", other['error_message'])
