@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from odoo import Command, api, fields, models
+from odoo.exceptions import AccessError
 
 from odoo.addons.gelato_connector import batch, const, utils
 
@@ -114,12 +115,22 @@ class SaleOrderLine(models.Model):
         held = self.order_id.gelato_order_ids.sudo().filtered(
             lambda o: o.is_held and o.state == 'sent')
         before = {line.id: line.sudo().gelato_image_ids.mapped('checksum') for line in self}
-        # Files uploaded to the cart before the line existed become the line's.
-        linked = [command[1] for command in commands
-                  if isinstance(command, (list, tuple)) and command[0] == Command.LINK]
-        self.env['product.document'].sudo().browse(linked).filtered(
-            lambda d: d.is_gelato and d.res_model != 'sale.order.line',
-        ).res_model = 'sale.order.line'
+        # Files uploaded to the cart before the line existed become the line's; no other file
+        # can be linked (a product's print image, another order's file).
+        linked = set()
+        for command in commands:
+            if isinstance(command, (list, tuple)) and command[0] == Command.LINK:
+                linked.add(command[1])
+            elif isinstance(command, (list, tuple)) and command[0] == Command.SET:
+                linked.update(command[2] or ())
+        documents = self.env['product.document'].sudo().browse(linked).exists()
+        own = self.sudo().gelato_image_ids
+        uploads = documents.filtered(lambda d: d.is_gelato and d.res_model == 'sale.order'
+                                     and d.res_id in self.order_id.ids)
+        if len(documents) != len(linked) or documents - own - uploads:
+            raise AccessError(self.env._(
+                "Only the customer's files of this order can be given to its lines."))
+        uploads.res_model = 'sale.order.line'
         super(SaleOrderLine, self.sudo()).write({'gelato_image_ids': commands})
         if held and any(line.sudo().gelato_image_ids.mapped('checksum') != before[line.id]
                         for line in self):

@@ -362,3 +362,27 @@ class TestArtworkWebshop(ArtworkMixin, GelatoHttpCase):
         self.assertEqual(response.status_code, 400)
         self.assertIn("takes no picture for", response.json()['error'])
         self.assertEqual(self.env['product.document'].search_count([]), before)
+
+
+@tagged('post_install', '-at_install')
+class TestArtworkLinks(ArtworkMixin, GelatoHttpCase):
+
+    def test_a_line_cannot_take_a_products_print_image_or_anothers_file(self):
+        """Review: linking a file to a line moves it there; only the cart's own uploads may."""
+        personal = self._personal_product()
+        variant = personal.product_variant_ids[0]
+        salesman = self._salesman()
+        order = self._order([(variant, 1)])
+        order.user_id = salesman
+        other = self._order([(variant, 1)])
+        foreign = other._gelato_store_artwork(variant, 'default', picture(20, 24), 'x.png')
+        for document_id in (personal.gelato_image_ids[0].id, foreign['id']):
+            with self.assertRaises(AccessError):
+                order.order_line.with_user(salesman).write(
+                    {'gelato_image_ids': [Command.link(document_id)]})
+        self.assertEqual(personal.gelato_image_ids[0].res_model, 'product.template')
+        self.assertFalse(order.order_line.gelato_image_ids)
+        mine = order._gelato_store_artwork(variant, 'default', picture(20, 24), 'y.png')
+        order.order_line.with_user(salesman).write(
+            {'gelato_image_ids': [Command.link(mine['id'])]})
+        self.assertEqual(order.order_line.gelato_image_ids.ids, [mine['id']])
