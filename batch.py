@@ -13,6 +13,20 @@ from odoo.addons.gelato_connector import const
 _logger = logging.getLogger(__name__)
 
 
+class _Stop:
+    """What a `process` returns to end the run once its record is committed (e.g. Gelato asked
+    to wait: the next records would only wait too). False in a test of truth, like a failure."""
+
+    def __bool__(self):
+        return False
+
+    def __repr__(self):
+        return 'batch.STOP'
+
+
+STOP = _Stop()
+
+
 def run_batch(records, process, total=None, on_error=None):
     """Process records one per transaction.
 
@@ -26,6 +40,7 @@ def run_batch(records, process, total=None, on_error=None):
                       them); default: `len(records)`.
     :param on_error: Called with a record and its error after a failure, e.g. to move the record
                      to the back of the queue.
+    When `process` returns `STOP`, the run ends after that record's commit.
     :return: How many records were processed.
     :rtype: int
     """
@@ -34,9 +49,10 @@ def run_batch(records, process, total=None, on_error=None):
     done = 0
     for record in records:
         done += 1
+        result = None
         try:
             with env.cr.savepoint():
-                process(record)
+                result = process(record)
         except const.RETRYABLE_DB_ERRORS:
             if modules.module.current_test:
                 raise
@@ -50,6 +66,10 @@ def run_batch(records, process, total=None, on_error=None):
             if on_error:
                 with env.cr.savepoint():
                     on_error(record, error)
+        if result is STOP:
+            # What is left runs when it is woken again (the caller planned when).
+            commit_progress(env, 0)
+            break
         if commit_progress(env, total - done) <= 0:
             break
     return done

@@ -15,14 +15,54 @@ API_SERVICES = ('order', 'product', 'ecommerce', 'shipment')
 # Seconds to wait for Gelato to connect or to send a byte of its answer.
 REQUEST_TIMEOUT = 20
 
-# Retries for transient failures: connection errors, 429 and 5xx. The backoff doubles from
-# RETRY_BACKOFF_FACTOR seconds; Retry-After headers sent by Gelato are honoured.
+# Retries for transient failures: connection errors and 5xx (by urllib3), 429 (through the
+# request budget below). The backoff doubles from RETRY_BACKOFF_FACTOR seconds; Retry-After
+# headers sent by Gelato are honoured.
 RETRY_TOTAL = 3
 RETRY_BACKOFF_FACTOR = 0.3
-RETRY_STATUS_CODES = (429, 500, 502, 503, 504)
+RETRY_STATUS_CODES = (500, 502, 503, 504)
 # The longest Retry-After honoured, in seconds: a longer one is cut to it (the outbox's backoff
 # takes over beyond), so that no call waits minutes on what an answer asks.
 RETRY_AFTER_MAX_SECONDS = 5
+
+# === REQUEST BUDGET === #
+
+# Gelato's allowance, shared by every worker and server of a database (`gelato.rate.budget`):
+# requests per second and the most sent at once. Gelato answers 429 beyond its limit and asks
+# for exponential backoff, without publishing a figure (https://dashboard.gelato.com/docs/): the
+# defaults are a prudent guess, set in Sales settings' system parameters; 0 turns the budget off.
+RATE_LIMIT_PARAM = 'gelato_connector.rate_limit'
+RATE_BURST_PARAM = 'gelato_connector.rate_burst'
+DEFAULT_RATE_LIMIT = 10.0
+DEFAULT_RATE_BURST = 20.0
+# Who asks, from the context key `gelato_priority`: the share of the burst each must leave to
+# the callers before it (its reserve, so that bulk work yields to shoppers and orders), and the
+# seconds it may wait for a request before giving up (a transient error: tried again later).
+RATE_PRIORITIES = {
+    # A shopper at the checkout: never waits long; the checkout keeps the last quote instead.
+    'checkout': {'reserve': 0.0, 'wait': 0.8},
+    # Someone who pressed a button.
+    'interactive': {'reserve': 0.0, 'wait': 10.0},
+    # Orders going to Gelato (the outbox, approvals).
+    'order': {'reserve': 1.0, 'wait': 20.0},
+    # What follows Gelato's news: webhooks, reconciliation, stuck orders, event retries.
+    'followup': {'reserve': 0.25, 'wait': 5.0},
+    # Costs, stock and template synchronizations of many products.
+    'bulk': {'reserve': 0.5, 'wait': 5.0},
+}
+DEFAULT_RATE_PRIORITY = 'interactive'
+# A reserve below 1 is a share of the burst (0.5: half of it); from 1, a number of requests.
+# 429 answers less than this many seconds apart are "in a row": each doubles the pause, from
+# RATE_BACKOFF_SECONDS, up to RATE_PAUSE_MAX_SECONDS (a longer Retry-After is cut to it).
+RATE_STRIKE_WINDOW_SECONDS = 60
+RATE_BACKOFF_SECONDS = 0.5
+RATE_PAUSE_MAX_SECONDS = 300
+# When a bulk job finds the budget busy, it stops and runs again this many seconds later.
+RATE_BULK_RETRY_SECONDS = 30
+# A burst of template changes Gelato announces within this many seconds makes one
+# synchronization per product (system parameter, seconds).
+TEMPLATE_SYNC_DELAY_PARAM = 'gelato_connector.template_sync_delay_seconds'
+DEFAULT_TEMPLATE_SYNC_DELAY = 60
 
 # The cheap authenticated call behind "Test connection".
 CONNECTION_TEST_ENDPOINT = ('shipment', 'GET', '/v1/shipment-methods')
@@ -228,6 +268,10 @@ SENDING_TRANSITIONS = {
 }
 # Minutes to wait before the next attempt to send an order, by number of failed attempts.
 OUTBOX_BACKOFF_MINUTES = (1, 5, 15, 60, 180, 360)
+# The scheduled actions that send waiting orders side by side, each claiming one order at a
+# time (`FOR UPDATE SKIP LOCKED`): as many as cron workers may run them at once.
+OUTBOX_LANES = ('ir_cron_gelato_outbox', 'ir_cron_gelato_outbox_2', 'ir_cron_gelato_outbox_3',
+                'ir_cron_gelato_outbox_4')
 # After this many failed attempts, the salesperson gets an activity.
 OUTBOX_ALERT_ATTEMPTS = 3
 # Orders that have heard nothing from Gelato for this long are asked for their state.
@@ -326,6 +370,9 @@ PREVIEW_MAX_REDIRECTS = 3
 
 # Gelato price calls made at once when costs are fetched (one call per variant).
 COST_FETCH_WORKERS = 4
+# A variant's cost is refreshed by the daily scheduled action when it was last asked longer ago
+# than this (hours): a little less than a day, so that each day's run reaches it again.
+COST_REFRESH_HOURS = 20
 # Product UIDs asked per call of Gelato's Stock API.
 STOCK_CHECK_BATCH = 100
 

@@ -15,12 +15,26 @@ class GelatoError(UserError):
                        retries by itself shows. Default: the message.
     """
 
-    def __init__(self, message, status=None, transient=False, body=None, reason=None):
+    def __init__(self, message, status=None, transient=False, body=None, reason=None,
+                 retry_after=None):
         super().__init__(message)
         self.status = status
         self.transient = transient
         self.body = body or {}
         self.reason = reason or message
+        # Seconds after which the same call may pass: Gelato asked to slow down (429), or the
+        # request budget this database shares is spent for this caller's priority.
+        self.retry_after = retry_after
+
+
+class GelatoBudgetBusy(Exception):
+    """No request of the shared budget was free for the caller within the time it may wait:
+    nothing was sent. `wait` is the seconds until one may be."""
+
+    def __init__(self, wait, throttled=False):
+        super().__init__(wait)
+        self.wait = wait
+        self.throttled = throttled  # Gelato answered 429 (the whole database waits).
 
 
 class GelatoImageError(Exception):

@@ -64,8 +64,10 @@ class GelatoController(http.Controller):
             return self._answer(400, 'invalid_event', "Expected a JSON object with id and event.")
         # No user is behind a webhook: the event is processed as OdooBot (what it validates and
         # posts is authored by OdooBot, never by the public user), for the company it is for.
+        # What the event asks of Gelato (reading an order Odoo does not know yet) comes after
+        # shoppers and orders in the shared request budget.
         state = request.env['gelato.event'].with_user(SUPERUSER_ID).with_company(company) \
-            ._gelato_receive(company, payload, text)
+            .with_context(gelato_priority='followup')._gelato_receive(company, payload, text)
         return request.make_json_response({'status': state})
 
     @staticmethod

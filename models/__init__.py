@@ -12,6 +12,7 @@ from . import gelato_event
 from . import gelato_order
 from . import gelato_order_item
 from . import gelato_order_package
+from . import gelato_rate_budget
 from . import gelato_product_availability
 from . import product_document
 from . import product_product

@@ -12,7 +12,8 @@ from urllib3.util.retry import Retry
 from odoo import api, models
 
 from odoo.addons.gelato_connector import const
-from odoo.addons.gelato_connector.exceptions import GelatoError
+from odoo.addons.gelato_connector.exceptions import GelatoBudgetBusy, GelatoError
+from odoo.addons.gelato_connector.models.gelato_rate_budget import GelatoRateBudget
 
 _logger = logging.getLogger(__name__)
 
@@ -26,6 +27,10 @@ class CappedRetry(Retry):
     """urllib3's retry policy, with the Retry-After Gelato asks for honoured up to
     `const.RETRY_AFTER_MAX_SECONDS` (Gelato asks clients to back off on 429, and publishes no
     limit: dashboard.gelato.com/docs)."""
+
+    # A 429 is not retried here, whatever its Retry-After: the request budget the workers share
+    # pauses them all (`GelatoApiMixin._gelato_send`).
+    RETRY_AFTER_STATUS_CODES = frozenset({413, 503})
 
     def get_retry_after(self, response):
         seconds = super().get_retry_after(response)
@@ -123,31 +128,103 @@ class GelatoApiMixin(models.AbstractModel):
             'json': json,
             'safe': safe,
             'headers': {'X-API-KEY': api_key, 'Accept': 'application/json'},
+            'budget': self._gelato_budget(api_key),
+        }
+
+    def _gelato_budget(self, api_key):
+        """The share of the database's request budget this call may use: the account, the
+        allowance (system parameters), and the reserve and wait of the caller's priority (the
+        context key `gelato_priority`, see `const.RATE_PRIORITIES`).
+
+        :return: The budget for `GelatoRateBudget._gelato_take`, or None when it is turned off.
+        :rtype: dict
+        """
+        params = self.env['ir.config_parameter'].sudo()
+
+        def number(key, default):
+            try:
+                return float(params.get_param(key) or default)
+            except ValueError:
+                _logger.warning("System parameter %s is not a number: %s used", key, default)
+                return default
+
+        rate = number(const.RATE_LIMIT_PARAM, const.DEFAULT_RATE_LIMIT)
+        if rate <= 0:
+            return None
+        burst = max(1.0, number(const.RATE_BURST_PARAM, const.DEFAULT_RATE_BURST))
+        priority = self.env.context.get('gelato_priority')
+        if priority not in const.RATE_PRIORITIES:
+            priority = const.DEFAULT_RATE_PRIORITY
+        spec = const.RATE_PRIORITIES[priority]
+        reserve = spec['reserve'] * burst if spec['reserve'] < 1 else spec['reserve']
+        return {
+            'dbname': self.env.cr.dbname,
+            'account': GelatoRateBudget._gelato_account(api_key),
+            'rate': rate,
+            'burst': burst,
+            'reserve': min(reserve, burst - 1),
+            'wait': spec['wait'],
+            'priority': priority,
         }
 
     @classmethod
     def _gelato_send(cls, call):
-        """Send a prepared call over HTTP. Touches no database: it may run in any thread.
+        """Send a prepared call over HTTP, within the shared request budget. Touches no
+        transaction of the caller: it may run in any thread.
+
+        A 429 pauses the whole database's budget for the time Gelato asks (`Retry-After`, capped)
+        and a call safe to repeat is sent again once the pause is over, if its caller may wait
+        that long.
 
         :param dict call: The call from `_gelato_prepare_call`.
-        :return: The answer, or None and the `requests` exception that prevented one.
+        :return: The answer, or None and the exception that prevented one (`requests`'s, or
+                 `GelatoBudgetBusy` when nothing was sent).
         :rtype: tuple
         """
-        started = time.monotonic()
-        try:
-            # Never redirected: the API key goes to Gelato's API host and nowhere else.
-            response = cls._gelato_session(call['safe']).request(
-                call['method'], call['url'], params=call['params'], json=call['json'],
-                timeout=const.REQUEST_TIMEOUT, headers=call['headers'], allow_redirects=False,
+        budget = call.get('budget')
+        throttled = False
+        for attempt in range(const.RETRY_TOTAL + 1):
+            waiting, paused = GelatoRateBudget._gelato_take_or_why(budget)
+            if waiting:
+                return None, GelatoBudgetBusy(waiting, throttled=throttled or paused)
+            started = time.monotonic()
+            try:
+                # Never redirected: the API key goes to Gelato's API host and nowhere else.
+                response = cls._gelato_session(call['safe']).request(
+                    call['method'], call['url'], params=call['params'], json=call['json'],
+                    timeout=const.REQUEST_TIMEOUT, headers=call['headers'],
+                    allow_redirects=False,
+                )
+            except requests.exceptions.RequestException as error:
+                return None, error
+            _logger.info(
+                "Gelato %s %s -> %s in %.0f ms",
+                call['method'], call['url'], response.status_code,
+                (time.monotonic() - started) * 1000,
             )
-        except requests.exceptions.RequestException as error:
-            return None, error
-        _logger.info(
-            "Gelato %s %s -> %s in %.0f ms",
-            call['method'], call['url'], response.status_code,
-            (time.monotonic() - started) * 1000,
-        )
+            if response.status_code != 429 or attempt == const.RETRY_TOTAL:
+                return response, None
+            throttled = True
+            retry_after = cls._gelato_retry_after(response)
+            pause = GelatoRateBudget._gelato_throttled(budget, retry_after)
+            if not call['safe']:
+                return response, None  # Tried again by the outbox, when the pause is over.
+            if not budget:
+                time.sleep(min(pause or retry_after or const.RETRY_BACKOFF_FACTOR * 2 ** attempt,
+                               const.RETRY_AFTER_MAX_SECONDS))
         return response, None
+
+    @staticmethod
+    def _gelato_retry_after(response):
+        """The seconds a 429 answer asks to wait (`Retry-After`: seconds or an HTTP date), if
+        it says."""
+        value = response.headers.get('Retry-After')
+        if not value:
+            return None
+        try:
+            return max(0.0, float(Retry().parse_retry_after(value)))
+        except Exception:  # noqa: BLE001 - urllib3 raises its own InvalidHeader
+            return None
 
     def _gelato_read_answer(self, call, response, error):
         """Return the decoded JSON answer of a sent call, or raise the error a user reads.
@@ -155,6 +232,18 @@ class GelatoApiMixin(models.AbstractModel):
         :raise GelatoError: When Gelato could not be reached or refused the call.
         """
         method, url = call['method'], call['url']
+        if isinstance(error, GelatoBudgetBusy):
+            wait = max(1, round(error.wait))
+            if error.throttled:
+                reason = self.env._("Gelato asked Odoo to slow down (429): nothing is sent to it "
+                                    "for %(seconds)s seconds.", seconds=wait)
+            else:
+                reason = self.env._("Odoo's share of Gelato's request allowance is in use by "
+                                    "other work; a request is free in %(seconds)s seconds.",
+                                    seconds=wait)
+            raise GelatoError(
+                f'{reason} {self.env._("Please try again shortly.")}',
+                transient=True, reason=reason, retry_after=error.wait, status=None)
         if isinstance(error, requests.exceptions.RetryError):
             # urllib3 gave up after retrying 429/5xx answers.
             _logger.warning("Gelato %s %s gave up after retries: %s", method, url, error)
@@ -245,7 +334,7 @@ class GelatoApiMixin(models.AbstractModel):
                 # An answer to an unsafe call is returned as is: only its connection is retried.
                 status_forcelist=const.RETRY_STATUS_CODES if safe else (),
                 allowed_methods=None,
-                respect_retry_after_header=True,
+                respect_retry_after_header=bool(safe),
                 raise_on_status=True,
             )
             session = requests.Session()
@@ -299,4 +388,7 @@ class GelatoApiMixin(models.AbstractModel):
             text, reason = f"{text}\n{says}", f"{reason}\n{says}"
         _logger.warning("Gelato answered %s: %s", status, message[:300] or '<no message>')
         return GelatoError(text, status=status, transient=status == 429 or status >= 500,
-                           body=body, reason=reason)
+                           body=body, reason=reason,
+                           retry_after=(self._gelato_retry_after(response)
+                                        or const.RATE_BACKOFF_SECONDS) if status == 429
+                           else None)

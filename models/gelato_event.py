@@ -484,6 +484,7 @@ class GelatoEvent(models.Model):
     @api.model
     def _cron_gelato_events(self):
         """Retry failed events whose retry is due, and purge old handled ones."""
+        self = self.with_context(gelato_priority='followup')
         domain = [('state', '=', 'failed'), ('next_retry_at', '!=', False),
                   ('next_retry_at', '<=', fields.Datetime.now())]
         due = self.search(domain, limit=200, order='next_retry_at, id')

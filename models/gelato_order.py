@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 from datetime import timedelta
 
 from markupsafe import Markup
@@ -514,22 +515,33 @@ class GelatoOrder(models.Model):
     # === BUSINESS METHODS: OUTBOX === #
 
     @api.model
-    def _gelato_trigger_outbox(self, at=None):
+    def _gelato_trigger_outbox(self, at=None, all_lanes=False):
         """Wake the scheduled action that sends waiting orders: when the current transaction
         commits (or at `at`, the time a retry was promised), a cron worker sends them, with its
         own rights (OdooBot), never in the request of whoever confirmed or paid.
 
         :param datetime at: When to wake it; default: as soon as the transaction commits.
+        :param bool all_lanes: Wake every lane at `at` (the outbox was paused as a whole), not
+                               one; what is due now always wakes them all.
         """
-        self.env.ref('gelato_connector.ir_cron_gelato_outbox').sudo()._trigger(at=at)
+        lanes = const.OUTBOX_LANES if at is None or all_lanes else const.OUTBOX_LANES[:1]
+        for xmlid in lanes:
+            # Every lane for what is due now (they share the work); one for a later retry.
+            lane = self.env.ref(f'gelato_connector.{xmlid}', raise_if_not_found=False)
+            if lane:
+                lane.sudo()._trigger(at=at)
 
     @api.model
     def _cron_send_pending(self, limit=50):
         """Send the orders waiting in the outbox whose next attempt is due, one per transaction.
 
         Fair rotation: the least recently tried come first, so that an order that always fails
-        cannot starve the others.
+        cannot starve the others. Several scheduled actions run this side by side
+        (`const.OUTBOX_LANES`, on every cron worker of every server): each order is claimed by
+        one of them (`_gelato_send_pending`), and their requests share the database's budget
+        with the priority of orders.
         """
+        self = self.with_context(gelato_priority='order')
         domain = [
             ('state', '=', 'pending'),
             '|', ('next_attempt_at', '=', False), ('next_attempt_at', '<=', fields.Datetime.now()),
@@ -551,7 +563,8 @@ class GelatoOrder(models.Model):
 
         def send(order):
             if order._gelato_lock_if("state = 'pending'"):
-                order._gelato_guarded(order._gelato_send_one)
+                return order._gelato_guarded(order._gelato_send_one)
+            return None
 
         batch.run_batch(self, send, total=total)
 
@@ -623,7 +636,9 @@ class GelatoOrder(models.Model):
                         "by its reference at the next attempt."), transient=True)
         except GelatoError as error:
             self._gelato_record_failure(error)
-            return False
+            # Gelato (or the budget shared with the other workers) asked to wait: the other
+            # orders of this run would wait too; the outbox is woken when the wait is over.
+            return batch.STOP if error.retry_after is not None else False
         self._gelato_set_state(
             'sent', gelato_id=utils.gelato_id(remote['id']), last_error=False,
             next_attempt_at=False, last_update_at=fields.Datetime.now())
@@ -674,6 +689,17 @@ class GelatoOrder(models.Model):
             # Not "please try again": the outbox does, at the time shown on the order.
             message = self.env._("%(reason)s Odoo sends the order again by itself; nothing to "
                                  "do.", reason=getattr(error, 'reason', None) or message)
+            if error.retry_after is not None:
+                # Nothing is wrong with the order: Gelato asked to slow down (429), or the
+                # request budget the workers share is spent. Not an attempt that failed: sent
+                # again when the wait is over, by every lane of the outbox.
+                self.send_attempts = max(self.send_attempts - 1, 0)
+                next_attempt = fields.Datetime.now() + timedelta(
+                    seconds=math.ceil(max(error.retry_after, 1)))
+                self._gelato_set_state('pending', last_error=message,
+                                       next_attempt_at=next_attempt)
+                self._gelato_trigger_outbox(at=next_attempt, all_lanes=True)
+                return
             delay = const.OUTBOX_BACKOFF_MINUTES[
                 min(max(self.send_attempts, 1), len(const.OUTBOX_BACKOFF_MINUTES)) - 1]
             next_attempt = fields.Datetime.now() + timedelta(minutes=delay)
@@ -1543,6 +1569,7 @@ class GelatoOrder(models.Model):
     def _cron_approve_due(self, limit=50):
         """Approve the held orders whose approval time has come (delayed ones, and the ones
         someone approved), one per transaction."""
+        self = self.with_context(gelato_priority='order')
         domain = [('is_held', '=', True), ('state', '=', 'sent'), ('gelato_id', '!=', False),
                   ('approve_at', '!=', False), ('approve_at', '<=', fields.Datetime.now())]
         due = self.sudo().search(domain, limit=limit, order='approve_at, id')
@@ -1694,6 +1721,7 @@ class GelatoOrder(models.Model):
     def _cron_check_stuck(self, limit=500):
         """Find the orders that stall, before the customer asks: only those whose status has
         lasted longer than its limit are read."""
+        self = self.with_context(gelato_priority='followup')
         now = fields.Datetime.now()
         per_status = [['&', ('status', '=', status),
                        ('status_since', '<=', now - timedelta(hours=hours))]
@@ -1714,6 +1742,7 @@ class GelatoOrder(models.Model):
     def _cron_reconcile(self, limit=100):
         """Ask Gelato about open orders that have heard nothing for a while, one order per
         transaction, the quietest first."""
+        self = self.with_context(gelato_priority='followup')
         quiet_since = fields.Datetime.now() - timedelta(hours=const.RECONCILE_AFTER_HOURS)
         domain = [
             ('state', '=', 'sent'), '|', ('gelato_id', '!=', False), ('origin', '=', 'switched'),

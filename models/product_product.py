@@ -1,6 +1,7 @@
 # Part of gelato_connector. See LICENSE file for full copyright and licensing details.
 
 import logging
+from datetime import timedelta
 
 from markupsafe import Markup
 
@@ -375,9 +376,20 @@ class ProductProduct(models.Model):
         :return: The number of costs updated and the errors, one sentence per variant.
         :rtype: tuple[int, list[str]]
         """
+        updated, errors, _unanswered = self._gelato_fetch_costs_answered()
+        return updated, errors
+
+    def _gelato_fetch_costs_answered(self):
+        """`_gelato_fetch_costs`, also telling which variants Gelato could not be asked about
+        for now (down, 429, the request budget spent): those are asked again later.
+
+        :return: The number of costs updated, the errors, and the variants not answered.
+        :rtype: tuple[int, list[str], product.product]
+        """
         products = self.filtered('gelato_product_uid')
+        unanswered = self.browse()
         if not products:
-            return 0, []
+            return 0, [], unanswered
         company = self.env.company
         country = company.country_id.code or 'US'
         currencies = [company.currency_id.name]
@@ -399,6 +411,9 @@ class ProductProduct(models.Model):
                 if isinstance(result, GelatoError):
                     if result.status == 400 and currency_code != currencies[-1]:
                         retry |= product  # Gelato does not price in this currency.
+                    elif result.transient:
+                        unanswered |= product
+                        errors.append(f"{product.display_name}: {result.args[0]}")
                     else:
                         errors.append(f"{product.display_name}: {result.args[0]}")
                     continue
@@ -418,7 +433,7 @@ class ProductProduct(models.Model):
                     continue
                 updated += 1
             pending = retry
-        return updated, errors
+        return updated, errors, unanswered
 
     def _gelato_unit_price(self, rows, currency_code, company):
         """Return the price of one unit from Gelato's price rows, in the company currency.
@@ -448,33 +463,65 @@ class ProductProduct(models.Model):
         return company.currency_id.round(price)
 
     @api.model
+    def _gelato_costs_due_domain(self, company):
+        """The variants of `company` whose cost was not refreshed in the last day."""
+        since = fields.Datetime.now() - timedelta(hours=const.COST_REFRESH_HOURS)
+        return [
+            ('gelato_product_uid', '!=', False),
+            ('company_id', 'in', [False, company.id]),
+            '|', ('gelato_costs_checked_at', '=', False), ('gelato_costs_checked_at', '<', since),
+        ]
+
+    @api.model
     def _cron_gelato_refresh_costs(self, limit=200):
-        """Refresh the Gelato costs of every company using Gelato, a batch per company (one
-        transaction each, `batch.run_batch`), the least recently refreshed first; a company
-        without an API key is skipped with a message, and a product whose cost cannot be written
-        never stops the others."""
+        """Refresh the Gelato costs of every company using Gelato: the variants not refreshed
+        in the last day, the least recently refreshed first, `limit` per transaction
+        (`batch.run_batch`): the run goes on batch after batch, resumes where it stopped after a
+        restart, and its progress is shown in Sales settings.
+
+        Bulk work: its calls yield to shoppers and orders in the shared request budget; when
+        Gelato or the budget asks to wait, the variants not answered stay due and the run stops,
+        to go on a little later. A company without an API key is skipped with a message, and a
+        product whose cost cannot be written never stops the others."""
+        self = self.with_context(gelato_priority='bulk')
+        cron = self.env.ref('gelato_connector.ir_cron_gelato_costs')
+        companies = self.env['res.company'].sudo().search([('gelato_enabled', '=', True)])
+        due = {company: self.with_company(company).search_count(
+            self._gelato_costs_due_domain(company)) for company in companies}
+        # One unit of work per batch of `limit` variants of a company.
+        work = [company for company in companies for _batch in range(
+            -(-due[company] // limit) if company.gelato_api_key else 1)]
 
         def refresh(company):
             if not company.gelato_api_key:
                 _logger.warning("Gelato costs of %s skipped: Gelato is ticked but has no API key.",
                                 company.name)
-                return
-            products = self.with_company(company).search([
-                ('gelato_product_uid', '!=', False),
-                ('company_id', 'in', [False, company.id]),
-            ], limit=limit, order='gelato_costs_checked_at ASC NULLS FIRST, id')
+                return None
+            products = self.with_company(company).search(
+                self._gelato_costs_due_domain(company), limit=limit,
+                order='gelato_costs_checked_at ASC NULLS FIRST, id')
+            if not products:
+                return None
             try:
-                updated, errors = products._gelato_fetch_costs()
+                updated, errors, unanswered = products._gelato_fetch_costs_answered()
             except GelatoError as error:  # e.g. the key Gelato refuses: the next company goes on.
-                updated, errors = 0, [error.args[0]]
-            # Asked, whatever the answer: the next run takes the next variants (a cost that did
-            # not change writes nothing else, so the write date cannot tell).
-            products.sudo().write({'gelato_costs_checked_at': fields.Datetime.now()})
+                updated, errors, unanswered = 0, [error.args[0]], products.browse()
+                if error.transient:
+                    unanswered = products
+            # Asked and answered, whatever the answer: the next batch takes the next variants (a
+            # cost that did not change writes nothing else, so the write date cannot tell).
+            (products - unanswered).sudo().write({'gelato_costs_checked_at': fields.Datetime.now()})
             _logger.info("Gelato costs of %s: %s updated, %s errors", company.name, updated,
                          len(errors))
+            if unanswered:
+                # Gelato cannot be asked now: the rest waits, and the run goes on later.
+                cron.sudo()._trigger(at=fields.Datetime.now() + timedelta(
+                    seconds=const.RATE_BULK_RETRY_SECONDS))
+                return batch.STOP
+            return None
 
-        companies = self.env['res.company'].sudo().search([('gelato_enabled', '=', True)])
-        batch.run_batch(companies, refresh)
+        if work:
+            batch.run_batch(self.env['res.company'].sudo().browse(c.id for c in work), refresh)
 
     # === BUSINESS METHODS: AVAILABILITY === #
 

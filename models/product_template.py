@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import logging
+from datetime import timedelta
 
 from markupsafe import Markup
 
@@ -179,16 +180,7 @@ class ProductTemplate(models.Model):
         if not self.gelato_template_ref:
             raise UserError(_("Paste the Gelato template id in the Gelato section first."))
         try:
-            template_data = self._gelato_fetch_template()
-            # The picture is downloaded before the savepoint (no network I/O inside it), and set
-            # only once the template is applied: a picture that fails never fails the sync.
-            preview = self._gelato_prepare_preview(template_data)
-            page_counts = self._gelato_fetch_page_counts(template_data)
-            with self.env.cr.savepoint():
-                summary = self._gelato_apply_template(template_data)
-                self._gelato_apply_page_counts(page_counts)
-            summary['picture'] = self._gelato_apply_preview(preview)
-            self._gelato_enable_variants()
+            summary = self._gelato_sync_template()
         except (GelatoError, UserError, ValidationError) as error:
             return utils.notification(
                 'danger', _("Could not synchronize with Gelato"),
@@ -203,6 +195,25 @@ class ProductTemplate(models.Model):
             self._gelato_sync_summary_text(summary),
             next_action={'type': 'ir.actions.client', 'tag': 'soft_reload'},
         )
+
+    def _gelato_sync_template(self):
+        """Make the product match its Gelato template, all of it or nothing.
+
+        :return: What changed (`_gelato_apply_template`'s summary, with the picture's state).
+        :rtype: dict
+        :raise GelatoError: When Gelato cannot be asked (transient) or refuses.
+        """
+        template_data = self._gelato_fetch_template()
+        # The picture is downloaded before the savepoint (no network I/O inside it), and set
+        # only once the template is applied: a picture that fails never fails the sync.
+        preview = self._gelato_prepare_preview(template_data)
+        page_counts = self._gelato_fetch_page_counts(template_data)
+        with self.env.cr.savepoint():
+            summary = self._gelato_apply_template(template_data)
+            self._gelato_apply_page_counts(page_counts)
+        summary['picture'] = self._gelato_apply_preview(preview)
+        self._gelato_enable_variants()
+        return summary
 
     def action_gelato_use_preview(self):
         """Replace the product's picture, the user's own included, by the preview of its Gelato
@@ -940,25 +951,47 @@ class ProductTemplate(models.Model):
 
     def _gelato_schedule_resync(self):
         """Mark the products for a synchronization in the background (Gelato changed their
-        template) and wake the scheduled action that does it."""
-        self.write({'gelato_template_state': 'update_pending'})
-        self.env.ref('gelato_connector.ir_cron_gelato_template_sync')._trigger()
+        template) and wake the scheduled action that does it, a short while later: Gelato
+        announces a catalog change with a burst of events (one per store, per edit), and every
+        event of the burst for the same product makes one synchronization. A product already
+        waiting is left as it is (no write, no new wake-up)."""
+        waiting = self.filtered(lambda p: p.gelato_template_state != 'update_pending')
+        if not waiting:
+            return
+        waiting.write({'gelato_template_state': 'update_pending'})
+        delay = int(self.env['ir.config_parameter'].sudo().get_param(
+            const.TEMPLATE_SYNC_DELAY_PARAM, const.DEFAULT_TEMPLATE_SYNC_DELAY) or 0)
+        self.env.ref('gelato_connector.ir_cron_gelato_template_sync').sudo()._trigger(
+            at=fields.Datetime.now() + timedelta(seconds=max(delay, 0)))
 
     @api.model
     def _cron_gelato_template_sync(self, limit=20):
-        """Synchronize the products whose Gelato template changed; failures are noted."""
+        """Synchronize the products whose Gelato template changed, one per transaction (the
+        run resumes where it stopped after a restart); failures are noted. Bulk work: it yields
+        to shoppers and orders in the shared request budget, and when Gelato or the budget asks
+        to wait, it stops and runs again later, the products still waiting."""
+        self = self.with_context(gelato_priority='bulk')
         domain = [('gelato_template_state', '=', 'update_pending')]
         products = self.search(domain, limit=limit, order='write_date, id')
+        cron = self.env.ref('gelato_connector.ir_cron_gelato_template_sync')
 
         def sync(product):
-            result = product.action_sync_gelato_template_info()
-            if result['params']['type'] == 'danger':
-                product._gelato_sync_failed(result['params']['message'])
-            elif product.gelato_sync_error:
+            try:
+                product._gelato_sync_template()
+            except GelatoError as error:
+                if error.transient:
+                    # Still waiting: taken again when Gelato may be asked.
+                    cron.sudo()._trigger(at=fields.Datetime.now() + timedelta(
+                        seconds=max(error.retry_after or 0, const.RATE_BULK_RETRY_SECONDS)))
+                    return batch.STOP
+                raise
+            if product.gelato_sync_error:
                 product.gelato_sync_error = False
+            return None
 
         def failed(product, error):
-            product._gelato_sync_failed(str(error) or type(error).__name__)
+            product._gelato_sync_failed(
+                (error.args[0] if error.args else '') or type(error).__name__)
 
         batch.run_batch(products, sync, total=self.search_count(domain), on_error=failed)
 

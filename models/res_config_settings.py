@@ -4,6 +4,7 @@ from odoo import _, api, fields, models
 
 from odoo.addons.gelato_connector import const, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError
+from odoo.addons.gelato_connector.models.gelato_rate_budget import GelatoRateBudget
 
 
 class ResConfigSettings(models.TransientModel):
@@ -33,7 +34,35 @@ class ResConfigSettings(models.TransientModel):
         string="Gelato Webhook URL", compute='_compute_gelato_webhook_url',
     )
 
+    gelato_busy_progress = fields.Char(
+        string="Gelato Background Work", compute='_compute_gelato_busy_progress',
+        help="Where the bulk work with Gelato stands: the daily cost refresh, the products "
+             "waiting for a synchronization, and the times Gelato asked Odoo to slow down.",
+    )
+
     # === COMPUTE METHODS === #
+
+    @api.depends('company_id')
+    def _compute_gelato_busy_progress(self):
+        for settings in self:
+            company = settings.company_id
+            Product = self.env['product.product'].sudo().with_company(company)
+            scope = [('gelato_product_uid', '!=', False), ('company_id', 'in', [False, company.id])]
+            total = Product.search_count(scope)
+            left = Product.search_count(Product._gelato_costs_due_domain(company))
+            waiting = self.env['product.template'].sudo().search_count([
+                ('gelato_template_state', '=', 'update_pending'),
+                ('company_id', 'in', [False, company.id])])
+            api_key = company.sudo().gelato_api_key
+            budget = self.env['gelato.rate.budget'].sudo().search([
+                ('account', '=', GelatoRateBudget._gelato_account(api_key))], limit=1) \
+                if api_key else self.env['gelato.rate.budget']
+            settings.gelato_busy_progress = _(
+                "Costs refreshed in the last day: %(done)s of %(total)s variants. Products "
+                "waiting for a synchronization: %(waiting)s. Gelato asked Odoo to slow down "
+                "(429): %(throttled)s times.",
+                done=total - left, total=total, waiting=waiting,
+                throttled=budget.throttled_count)
 
     @api.depends('company_id')
     def _compute_gelato_webhook_url(self):

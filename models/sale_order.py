@@ -793,8 +793,13 @@ class SaleOrder(models.Model):
         if order.gelato_quote_key == key and order.gelato_quote_at and \
                 order.gelato_quote_at >= fresh_since and isinstance(order.gelato_quote, list):
             return order.gelato_quote
+        company = order.company_id
+        if request and getattr(request, 'is_frontend', False):
+            # A shopper waits for the price: a short wait in the shared request budget, ahead of
+            # every other caller; past it, the last quote below, or a clear message.
+            company = company.with_context(gelato_priority='checkout')
         try:
-            answer = order.company_id._gelato_request(
+            answer = company._gelato_request(
                 'order', 'POST', '/v4/orders:quote', json=order._gelato_prepare_quote_payload(),
                 safe=True,
             )
@@ -807,6 +812,14 @@ class SaleOrder(models.Model):
                 _logger.info("Gelato quote of %s kept from %s: %s", order.name,
                              order.gelato_quote_at, error.reason)
                 return order.gelato_quote
+            if error.transient and company.env.context.get('gelato_priority') == 'checkout':
+                # Said to a shopper: what to do, not how Odoo shares Gelato's allowance.
+                _logger.info("Gelato quote of %s not available at checkout: %s", order.name,
+                             error.reason)
+                raise GelatoError(order.env._(
+                    "Shipping prices cannot be fetched right now. Please try again in a "
+                    "moment."), transient=True, reason=error.reason,
+                    retry_after=error.retry_after) from None
             raise
         quotes = answer.get('quotes') if isinstance(answer, dict) else None
         if not isinstance(quotes, list) or not quotes or \

@@ -11,11 +11,12 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urljoin
 
-from odoo import fields
+from odoo import fields, sql_db
 from odoo.tests import HttpCase, TransactionCase
 from odoo.tests.common import ChromeBrowser
 
 from odoo.addons.gelato_connector import const
+from odoo.addons.gelato_connector.models.gelato_rate_budget import GelatoRateBudget
 from odoo.addons.gelato_connector.simulator import GelatoSimulator
 
 API_KEY = 'sim-key-0123456789abcdef'
@@ -39,6 +40,13 @@ def start_simulator(test_class):
     return simulator
 
 
+def forget_budget(dbname, api_key):
+    """Remove the request budget of an API key, in a transaction of its own."""
+    account = GelatoRateBudget._gelato_account(api_key)
+    with sql_db.db_connect(dbname).cursor() as cr:
+        cr.execute("DELETE FROM gelato_rate_budget WHERE account = %s", (account,))
+
+
 class GelatoSetupMixin:
     """Tests that talk to Gelato: a simulator, and a company configured for it."""
 
@@ -59,6 +67,9 @@ class GelatoSetupMixin:
     def setUp(self):
         super().setUp()
         self.simulator.reset()
+        # The request budget is shared through its own committed transactions (as every worker
+        # shares it): each test starts with a full one, whatever a 429 of another test left.
+        forget_budget(self.env.cr.dbname, API_KEY)
 
     def _product(self, ref, **values):
         """A product linked to the Gelato template `ref`, not synchronized yet."""
