@@ -373,6 +373,8 @@ COST_FETCH_WORKERS = 4
 # A variant's cost is refreshed by the daily scheduled action when it was last asked longer ago
 # than this (hours): a little less than a day, so that each day's run reaches it again.
 COST_REFRESH_HOURS = 20
+# Variants per transaction of the cost refresh: at the budget's pace, a few seconds each.
+COST_REFRESH_BATCH = 25
 # Product UIDs asked per call of Gelato's Stock API.
 STOCK_CHECK_BATCH = 100
 

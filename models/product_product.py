@@ -473,11 +473,12 @@ class ProductProduct(models.Model):
         ]
 
     @api.model
-    def _cron_gelato_refresh_costs(self, limit=200):
+    def _cron_gelato_refresh_costs(self, limit=const.COST_REFRESH_BATCH):
         """Refresh the Gelato costs of every company using Gelato: the variants not refreshed
         in the last day, the least recently refreshed first, `limit` per transaction
-        (`batch.run_batch`): the run goes on batch after batch, resumes where it stopped after a
-        restart, and its progress is shown in Sales settings.
+        (`batch.run_batch`), each a few seconds of the request budget, so that a cron worker's
+        time limit never loses more than one batch: the run goes on batch after batch, resumes
+        where it stopped after a restart, and its progress is shown in Sales settings.
 
         Bulk work: its calls yield to shoppers and orders in the shared request budget; when
         Gelato or the budget asks to wait, the variants not answered stay due and the run stops,

@@ -429,14 +429,17 @@ run_benchmarks() {
     ensure_template_db
     # A fresh database for each run: orders, events and due scheduled actions left by an earlier
     # run would weigh on the measurements (the cron worker would work through them first).
-    local db=gelato_bench addons pypath="$ODOO_ROOT${PYTHONPATH:+:$PYTHONPATH}" rc=0 server
+    local db=gelato_bench addons pypath="$ODOO_ROOT${PYTHONPATH:+:$PYTHONPATH}" rc=0 server used=0
     addons=$(odoo_addons_path)
-    drop_db "$db"; clone_db "$TEMPLATE_DB" "$db"
-    "${ODOO[@]}" -d "$db" -i gelato_connector --stop-after-init --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1 \
-        || die "could not install gelato_connector in the benchmark database $db"
+    fresh_db() {
+        drop_db "$db"; clone_db "$TEMPLATE_DB" "$db"
+        "${ODOO[@]}" -d "$db" -i gelato_connector --stop-after-init --log-level=warn --http-port="$HTTP_PORT" --http-interface=127.0.0.1 \
+            || die "could not install gelato_connector in the benchmark database $db"
+    }
+    fresh_db
     # The scripts print their figures and MET / MISSED; they fail only on errors.
-    bench() { PYTHONPATH=$pypath "$PYTHON" "$REPO/benchmarks/$1" -d "$db" --addons-path "$addons" "${@:2}"; }
-    # GELATO_BENCH=sync,latency,webhook,reconcile picks some (all by default).
+    bench() { used=1; PYTHONPATH=$pypath "$PYTHON" "$REPO/benchmarks/$1" -d "$db" --addons-path "$addons" "${@:2}"; }
+    # GELATO_BENCH=sync,latency,webhook,reconcile,busyday picks some (all by default).
     wanted() { [ -z "${GELATO_BENCH:-}" ] || [[ ",$GELATO_BENCH," == *",$1,"* ]]; }
     if wanted sync; then
         say "benchmark: product synchronization (20 to 1,000 variants)"
@@ -461,6 +464,15 @@ run_benchmarks() {
     if wanted reconcile; then
         say "benchmark: reconciliation of 1,000 quiet orders (simulator on 8370)"
         bench bench_reconcile.py || rc=1
+    fi
+    if wanted busyday; then
+        # Its own fresh database: what the benchmarks before it left (orders, due scheduled
+        # actions, products) would be part of its busy day.
+        [ "$used" = 0 ] || fresh_db
+        say "benchmark: a big merchant's busiest day (2 Odoo servers with workers on ports 8471/8473, simulator on 8475, logs in $CACHE)"
+        local busy_bin=()
+        [ -f "$ODOO_ROOT/odoo-bin" ] && busy_bin=(--odoo-bin "$ODOO_ROOT/odoo-bin")
+        bench bench_busy_day.py "${busy_bin[@]}" --data-dir "$DATA_DIR" --log-dir "$CACHE" || rc=1
     fi
     [ "$rc" = 0 ] || say "a benchmark failed with an error (see above)"
     return $rc

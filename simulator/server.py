@@ -3,11 +3,20 @@
 API paths are served under `/<service>/...` (service: order, product, ecommerce, shipment), so
 the client's URL template is `http://host:port/{service}`. A control API lives under
 `/_simulator/`. State is per instance and guarded by one lock.
+
+Rate limit: with `rate_limit` (requests per second), each API key has a token bucket holding at
+most `rate_burst` requests (default: `rate_limit`, at least 1); an API request that finds it
+empty is answered 429 `too_many_requests` (the '429' fault's answer) with a `Retry-After` of
+the whole seconds until a token is back (at least 1), is still recorded in `requests`, and is
+counted in `throttled`. Gelato answers 429 to a client that sends too many requests and asks it
+to back off exponentially, without publishing a figure (https://dashboard.gelato.com/docs/).
+Control routes (`/_simulator/...`) and preview downloads are never limited.
 """
 import copy
 import functools
 import json
 import logging
+import math
 import re
 import socket
 import threading
@@ -29,6 +38,8 @@ FAULT_KINDS = ('down', 'slow', '429', '500', '503', 'garbage', 'no_id')
 PREVIEW_KINDS = ('ok', 'broken', 'html', 'huge', 'redirect_private', 'redirect_scheme', 'drip',
                  'gzip_bomb')
 HUGE_PREVIEW_SIZE = 11 * 1024 * 1024
+# What Gelato answers a client over its rate limit (also the '429' fault's answer).
+TOO_MANY_REQUESTS = (429, 'too_many_requests', 'Too many requests, please retry later')
 # `drip`: a valid picture sent one byte at a time, this many seconds apart.
 DRIP_INTERVAL = 0.2
 PRINT_FILE_MAX_BYTES = 64 * 1024 * 1024  # What the item previews download at most.
@@ -86,6 +97,11 @@ def _drop(request):
     raise _DropConnection('connection dropped by the simulator')
 
 
+def _too_many_requests(retry_after):
+    """Gelato's 429 in its error shape, with `Retry-After` in whole seconds."""
+    return ApiError(*TOO_MANY_REQUESTS).response({'Retry-After': str(int(retry_after))})
+
+
 def _huge_body():
     yield b'\x89PNG\r\n\x1a\n'
     chunk, sent = b'\0' * 65536, 8
@@ -109,7 +125,8 @@ class GelatoSimulator(ApiHandlers):
     """Fake Gelato API. `start()` serves it in a daemon thread; see the module docstring."""
 
     def __init__(self, api_keys=('sim-key',), host='127.0.0.1', port=0, forbidden_keys=(),
-                 webhook_url=None, webhook_secret=None, auto_advance=None):
+                 webhook_url=None, webhook_secret=None, auto_advance=None, rate_limit=None,
+                 rate_burst=None):
         self.api_keys = frozenset(api_keys)
         self.forbidden_keys = frozenset(forbidden_keys)
         self.host, self.port = host, port
@@ -139,6 +156,12 @@ class GelatoSimulator(ApiHandlers):
         self._seeded = self._down = False
         self._server = self._thread = self._auto_thread = None
         self._stopping = threading.Event()
+        # The rate limit (see the module docstring): API key -> [tokens, time.monotonic()].
+        self.rate_limit = self.rate_burst = None
+        self._buckets = {}
+        self.throttled = 0  # API requests answered 429 by the rate limit (not by faults)
+        self._clock = time.monotonic
+        self.set_rate_limit(rate_limit, rate_burst)
         oid = r'(?P<order_id>[^/:]+)'
         routes = (
             ('GET', r'/ecommerce/v1/templates/(?P<template_id>[^/]+)', self._get_template),
@@ -315,6 +338,8 @@ class GelatoSimulator(ApiHandlers):
             self.price_quantities = data.PRICE_QUANTITIES
             self.non_stockable.clear()
             self._canned.clear()
+            self._buckets.clear()
+            self.throttled = 0
             self._seed()
 
     def state(self):
@@ -322,7 +347,8 @@ class GelatoSimulator(ApiHandlers):
             return {'url': self.url, 'apiUrlTemplate': self.api_url_template,
                     'templates': list(self._templates), 'orders': copy.deepcopy(self._orders),
                     'faults': self.faults, 'requestCount': len(self._requests),
-                    'connectionCount': len(self._connections)}
+                    'connectionCount': len(self._connections), 'rateLimit': self.rate_limit,
+                    'rateBurst': self.rate_burst, 'throttled': self.throttled}
 
     def _seed(self):
         self._templates.update(data.seed_templates(self._preview_or_none, now_iso()))
@@ -389,6 +415,39 @@ class GelatoSimulator(ApiHandlers):
         """Remove a template; returns it, or None when unknown."""
         with self._lock:
             return self._templates.pop(template_id, None)
+
+    def set_rate_limit(self, rate_limit=None, rate_burst=None):
+        """Limit each API key to `rate_limit` requests per second, `rate_burst` at once
+        (default: `rate_limit`, at least 1); `rate_limit=None` (or 0) lifts the limit, whatever
+        `rate_burst`. The buckets start full."""
+        if rate_limit is not None and (isinstance(rate_limit, bool) or float(rate_limit) < 0):
+            raise ValueError('rate_limit must be a number of requests per second, or None')
+        rate = float(rate_limit) if rate_limit else None
+        burst = None
+        if rate:
+            burst = float(rate_burst) if rate_burst is not None else max(rate, 1.0)
+            if burst < 1:
+                raise ValueError('rate_burst must be at least 1 (one request)')
+        with self._lock:
+            self.rate_limit, self.rate_burst = rate, burst
+            self._buckets.clear()
+
+    def _take_token(self, key):
+        """Take a request from the API key's bucket: 0 when taken, else the seconds until one
+        is back."""
+        with self._lock:
+            rate, burst = self.rate_limit, self.rate_burst
+            if not rate:
+                return 0.0
+            now = self._clock()
+            tokens, then = self._buckets.get(key, (burst, now))
+            tokens = min(burst, tokens + max(0.0, now - then) * rate)
+            if tokens >= 1:
+                self._buckets[key] = [tokens - 1, now]
+                return 0.0
+            self._buckets[key] = [tokens, now]
+            self.throttled += 1
+            return (1 - tokens) / rate
 
     def set_fault(self, kind, times=None, path_prefix=None, delay=None):
         """Inject a fault; `times=None` lasts until clear_faults(). Faults without a path_prefix
@@ -610,6 +669,11 @@ class GelatoSimulator(ApiHandlers):
             self._requests.append({
                 'method': request.method, 'path': path, 'query': request.args.to_dict(),
                 'json': body, 'has_api_key': bool(request.headers.get('X-API-KEY'))})
+        if not is_preview:
+            wait = self._take_token(request.headers.get('X-API-KEY', ''))
+            if wait > 0:
+                # Retry-After is in whole seconds (RFC 9110): rounded up, at least 1.
+                return _too_many_requests(max(1, math.ceil(wait - 1e-9)))
         fault = self._take_fault(path, FAULT_KINDS[:-1], api=not is_preview)
         if fault:
             response = self._fault_response(fault, request)
@@ -652,13 +716,13 @@ class GelatoSimulator(ApiHandlers):
         if kind == 'garbage':
             return Response(b'<html><body>502 Bad Gateway</body></html>', 200,
                             mimetype='application/json')
+        if kind == '429':
+            return _too_many_requests(0)
         status, code, message = {
-            '429': (429, 'too_many_requests', 'Too many requests, please retry later'),
             '500': (500, 'internal_server_error', 'Internal server error'),
             '503': (503, 'service_unavailable', 'Service temporarily unavailable'),
         }[kind]
-        headers = {'Retry-After': '0'} if kind == '429' else None
-        return ApiError(status, code, message).response(headers)
+        return ApiError(status, code, message).response()
 
     def item_preview_url(self, order_id, item_id, version=None):
         """Where the preview of an order item is rendered (Gelato's are on its own storage)."""
@@ -795,6 +859,8 @@ class GelatoSimulator(ApiHandlers):
                         setattr(self, key, body[key])
                 if 'non_stockable' in body:
                     self.non_stockable = set(body['non_stockable'] or ())
+                if 'rate_limit' in body or 'rate_burst' in body:
+                    self.set_rate_limit(body.get('rate_limit'), body.get('rate_burst'))
                 return json_response(ok)
             if (method, name) == ('POST', 'canned'):
                 self.set_canned(body.get('method'), body.get('path'), body.get('status', 200),
