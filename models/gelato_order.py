@@ -547,7 +547,12 @@ class GelatoOrder(models.Model):
             '|', ('next_attempt_at', '=', False), ('next_attempt_at', '<=', fields.Datetime.now()),
         ]
         due = self.sudo().search(domain, limit=limit, order='next_attempt_at, id')
-        due._gelato_send_pending(total=self.sudo().search_count(domain))
+        if due._gelato_send_pending(total=self.sudo().search_count(domain)) and \
+                self.env.context.get('cron_id'):
+            # Out of time with orders still due: Odoo reschedules this lane at once, but its
+            # cron workers would only see it at their next poll (up to a minute later); waking
+            # every lane now keeps a burst draining at the budget's pace.
+            self._gelato_trigger_outbox()
 
     def _gelato_send_pending(self, total=None):
         """Send each pending order to Gelato, one order per transaction (`batch.run_batch`).
@@ -558,15 +563,22 @@ class GelatoOrder(models.Model):
 
         :param int total: How many orders were due in all (what is left is reported, so that the
                           scheduled action runs again at once).
+        :return: Whether the run ended before its orders did (out of time), not because Gelato
+                 asked to wait.
+        :rtype: bool
         """
         self.flush_model(['state'])
+        stopped = []
 
         def send(order):
             if order._gelato_lock_if("state = 'pending'"):
-                return order._gelato_guarded(order._gelato_send_one)
+                result = order._gelato_guarded(order._gelato_send_one)
+                if result is batch.STOP:
+                    stopped.append(order)
+                return result
             return None
 
-        batch.run_batch(self, send, total=total)
+        return batch.run_batch(self, send, total=total) < len(self) and not stopped
 
     def _gelato_lock_if(self, condition):
         """Lock the order for this transaction if it still meets `condition` (SQL on its row),
