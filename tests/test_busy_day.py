@@ -347,6 +347,9 @@ class TestOutboxLanes(TransactionCase):
         # Each call takes a little while, so that both workers are at work at the same time.
         self.simulator.set_fault('slow', delay=0.05)
         claimed, errors = {}, []
+        # Neither commits before both are done, as each cron worker's transaction ends with its
+        # order's (what one worker committed is no longer locked for the other).
+        both_done = threading.Barrier(2, timeout=90)
 
         def worker(name):
             try:
@@ -359,6 +362,7 @@ class TestOutboxLanes(TransactionCase):
                     cr.execute("SELECT id FROM gelato_order WHERE id = ANY(%s) AND "
                                "send_attempts > 0", [order_ids])
                     claimed[name] = {row[0] for row in cr.fetchall()}
+                    both_done.wait()
             except Exception as error:  # noqa: BLE001 - reported by the assertions
                 errors.append(error)
 
