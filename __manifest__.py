@@ -35,6 +35,9 @@
         'web.assets_frontend': [
             'gelato_connector/static/src/interactions/**/*',
         ],
+        'web.assets_backend': [
+            'gelato_connector/static/src/backend/**/*',
+        ],
         'web.assets_tests': [
             'gelato_connector/static/tests/tours/**/*',
         ],
