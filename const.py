@@ -401,3 +401,21 @@ CLAIM_DAYS = 30
 CLAIM_REMIND_DAYS = 5
 # The Gelato statuses of an order whose parcel can have a problem.
 CLAIMABLE_STATUSES = ('shipped', 'in_transit', 'delivered', 'returned')
+
+# The bus notification that tells the salespeople's open forms which Gelato orders and sales to
+# reload (static/src/backend/gelato_form_follows.js).
+FORM_CHANGED_NOTIFICATION = 'gelato_connector/changed'
+
+# The state codes Gelato takes for the countries whose state it requires: ISO 3166-2 without the
+# country part (apisupport.gelato.com, article 360013540520, "Where can I find country and state
+# codes"; docs/orders/v4/create, ShippingAddressObject.state). Odoo also lists, under the United
+# States, the USPS codes of the armed forces (AA, AE, AP) and of the freely associated states
+# (FM, MH, PW: countries of their own in ISO 3166-1), which are not such codes.
+GELATO_STATE_CODES = {
+    'AU': frozenset('ACT NSW NT QLD SA TAS VIC WA'.split()),
+    'CA': frozenset('AB BC MB NB NL NS NT NU ON PE QC SK YT'.split()),
+    'US': frozenset(
+        'AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH '
+        'NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC AS GU MP PR UM VI'
+        .split()),
+}

@@ -403,7 +403,34 @@ class GelatoOrder(models.Model):
                          order.state, state)
         if moving:
             moving.write({**values, 'state': state})
+            moving._gelato_notify_forms()
         return moving
+
+    def _gelato_notify_forms(self):
+        """Tell the salespeople's browsers, once the transaction commits, that these Gelato
+        orders and their sales changed their sending state (the open forms reload them, as
+        Odoo's views follow the bus): one bus message per transaction, ids only (what each may
+        read is read again through their own rights)."""
+        if not self:
+            return
+        precommit = self.env.cr.precommit
+        changed = precommit.data.get('gelato_connector.changed')
+        if changed is None:
+            changed = precommit.data['gelato_connector.changed'] = set()
+            env = self.env
+
+            @precommit.add
+            def notify():
+                # Run before the bus creates its rows, or after: `_bus_send` then adds them.
+                ids = precommit.data.pop('gelato_connector.changed', set())
+                orders = env['gelato.order'].sudo().browse(ids).exists()
+                group = env.ref('sales_team.group_sale_salesman', raise_if_not_found=False)
+                if orders and group:
+                    group.sudo()._bus_send(const.FORM_CHANGED_NOTIFICATION, {
+                        'gelato.order': orders.ids,
+                        'sale.order': orders.sale_order_id.ids,
+                    })
+        changed.update(self.ids)
 
     # === BUSINESS METHODS: IDENTITY === #
 

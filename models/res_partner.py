@@ -60,8 +60,9 @@ class ResPartner(models.Model):
 
     def _gelato_address_rule_problems(self):
         """What Gelato refuses in this address whatever is filled in: a destination it does not
-        serve, special characters it does not accept in the street (only `.,-'()`), a street 2
-        longer than the country allows (apisupport.gelato.com, article 360013856080).
+        serve, a state it has no code for (article 360013540520), special characters it does not
+        accept in the street (only `.,-'()`), a street 2 longer than the country allows
+        (apisupport.gelato.com, article 360013856080).
 
         :return: One sentence per problem.
         :rtype: list[str]
@@ -71,6 +72,14 @@ class ResPartner(models.Model):
         country = self.country_id
         if country.code in const.UNSUPPORTED_COUNTRIES:
             problems.append(_("Gelato does not deliver to %(country)s.", country=country.name))
+        codes = const.GELATO_STATE_CODES.get(country.code)
+        if codes and self.state_id and self.state_id.code not in codes:
+            problems.append(_(
+                "Gelato does not know the state %(state)s (%(code)s) of %(partner)s: it takes "
+                "the states of %(country)s by their ISO 3166-2 codes (%(example)s...). Please "
+                "choose the state of the address.",
+                state=self.state_id.name, code=self.state_id.code, partner=self.display_name,
+                country=country.name, example=', '.join(sorted(codes)[:3])))
         street = f"{self.street or ''} {self.street2 or ''}"
         refused = sorted({c for c in street if not (c.isalnum() or c.isspace()
                                                     or c in const.ADDRESS_SPECIAL_CHARACTERS)})

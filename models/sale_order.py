@@ -249,9 +249,9 @@ class SaleOrder(models.Model):
         problems, held = [], {}
         for order in gelato_orders:
             order_problems = order._gelato_readiness_problems()
-            if order_problems and order._gelato_is_paid():
-                # The customer paid (webshop): the order is confirmed whatever happens and waits,
-                # with its problems, for the salesperson instead of being lost.
+            if order_problems and order._gelato_confirmed_by_customer():
+                # The customer paid (webshop) or signed (portal): the order is confirmed whatever
+                # happens and waits, with its problems, for the salesperson instead of being lost.
                 held[order] = order_problems
                 continue
             problems += [f"{order.name}: {p}" if len(gelato_orders) > 1 else p
@@ -272,8 +272,8 @@ class SaleOrder(models.Model):
                 # Whoever confirmed (the shopper's payment, as the public user), the outbox is the
                 # connector's: the order waits there, with why, for the salesperson.
                 record.sudo()._gelato_needs_attention(
-                    self.env._("The order is paid but cannot be sent to Gelato yet. Fix it, then "
-                               "press \"Send to Gelato\"."),
+                    self.env._("The customer confirmed the order, but it cannot be sent to Gelato "
+                               "yet. Fix it, then press \"Send to Gelato\"."),
                     held[order],
                 )
         return res
@@ -422,6 +422,25 @@ class SaleOrder(models.Model):
             "(field Phone), or choose Standard Delivery.",
             partner=self.partner_shipping_id.display_name)
 
+    def _gelato_shipping_problem(self):
+        """Gelato ships the order by the method chosen, and priced, on it: say what to do when
+        the order has no Gelato delivery line (a method nobody chose is never sent).
+
+        :rtype: str | None
+        """
+        self.ensure_one()
+        carrier = self.carrier_id
+        if carrier.delivery_type == 'gelato' and self.order_line.filtered(
+                lambda line: line.is_delivery and line.product_id == carrier.product_id):
+            return None
+        if carrier and carrier.delivery_type != 'gelato':
+            return self.env._(
+                "Gelato ships this order itself: replace the delivery method %(carrier)s with a "
+                "Gelato one (button \"Update shipping cost\").", carrier=carrier.name)
+        return self.env._(
+            "Choose how Gelato ships the order: press \"Add shipping\" and pick a Gelato delivery "
+            "method (Standard or Express), so that its price is on the order.")
+
     def _gelato_readiness_problems(self):
         """Return everything that stops the order from being sent to Gelato, all at once.
 
@@ -430,6 +449,8 @@ class SaleOrder(models.Model):
         """
         self.ensure_one()
         problems = self._gelato_address_problems()
+        if problem := self._gelato_shipping_problem():
+            problems.append(problem)
         if problem := self._gelato_express_phone_problem():
             problems.append(problem)
         if problem := self._gelato_currency_problem():
@@ -678,16 +699,15 @@ class SaleOrder(models.Model):
         if self._gelato_is_gelato_order():
             if problems := self._gelato_readiness_problems():
                 raise ValidationError('\n'.join(problems))
-            if self.carrier_id and self.carrier_id.delivery_type != 'gelato':
-                raise ValidationError(self.env._("Please choose a Gelato delivery method."))
         return super()._check_cart_is_ready_to_be_paid()
 
     # === BUSINESS METHODS: PAYLOADS === #
 
-    def _gelato_prepare_items_payload(self, with_files=True, quantities=None):
-        """Return the order's Gelato lines as Gelato items, each mapped back to its line.
+    def _gelato_prepare_items_payload(self, quantities=None):
+        """Return the order's Gelato lines as Gelato items, each mapped back to its line, with
+        their print files (orders and quotes alike: "Files are required for printable
+        products", docs/orders/v4/quote).
 
-        :param bool with_files: Whether to include the print files (orders) or not (quotes).
         :param dict quantities: sale line -> quantity, to send only those (a replacement);
                                 default: every Gelato line, with its quantity.
         :rtype: list[dict]
@@ -704,11 +724,10 @@ class SaleOrder(models.Model):
             }
             if page_count := line.product_id._gelato_page_count():
                 item['pageCount'] = page_count
-            if with_files:
-                item['files'] = [
-                    image._gelato_prepare_file_payload()
-                    for image in line._gelato_print_images().values() if image.file_size
-                ]
+            item['files'] = [
+                image._gelato_prepare_file_payload()
+                for image in line._gelato_print_images().values() if image.file_size
+            ]
             items.append(item)
         return items
 
@@ -722,7 +741,9 @@ class SaleOrder(models.Model):
             'allowMultipleQuotes': True,
             'recipient': self.partner_shipping_id._gelato_prepare_address_payload(
                 email=self.partner_id.email),
-            'products': self._gelato_prepare_items_payload(with_files=False),
+            # The same print files as the order's: Gelato requires them for printable products
+            # (docs/orders/v4/quote, ProductObject), and prices what it will print.
+            'products': self._gelato_prepare_items_payload(),
         }
 
     def _gelato_prepare_order_payload(self, gelato_order):
@@ -924,6 +945,14 @@ class SaleOrder(models.Model):
         quantity = line.product_uom_qty or 1.0
         if self.currency_id.compare_amounts(line.purchase_price * quantity, cost):
             line.purchase_price = cost / quantity
+
+    def _gelato_confirmed_by_customer(self):
+        """Whether the customer confirms the order: paid online, or signed in the portal (an
+        outside user in a web request), which nothing may refuse once done."""
+        self.ensure_one()
+        return self._gelato_is_paid() or bool(
+            request and getattr(request, 'is_frontend', False)
+            and not self.env.user._is_internal())
 
     def _gelato_is_paid(self):
         """Whether an online payment of the order went through (authorized or done)."""

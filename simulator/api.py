@@ -33,16 +33,55 @@ _SEARCH_FILTERS = {
 _MAX_FAULTS = 25
 
 
+# What the simulator answers when it refuses, each with where Gelato documents it; UNDOCUMENTED
+# marks what Gelato's pages do not show (Odoo must not rely on it: the addon reads the HTTP status
+# and the message only). Gelato's error table (https://dashboard.gelato.com/docs/, Errors) gives
+# the statuses and no code; its one `{code, message}` body is on the stock page.
+UNDOCUMENTED = None
+STOCK_PAGE = 'https://dashboard.gelato.com/docs/products/stock/region-availability/'
+ERROR_STATUSES = {
+    400: 'https://dashboard.gelato.com/docs/ (Errors: Bad Request)',
+    401: 'https://dashboard.gelato.com/docs/ (Errors: Unauthorized, no valid API key provided)',
+    # Not in Gelato's table: a key the simulator is told to refuse for every resource, which
+    # Odoo reports as such; Gelato may answer it 401.
+    403: UNDOCUMENTED,
+    404: 'https://dashboard.gelato.com/docs/ (Errors: Not Found)',
+    409: 'https://dashboard.gelato.com/docs/orders/v4/cancel (409: the order cannot be canceled)',
+    429: 'https://dashboard.gelato.com/docs/ (Errors: Too Many Requests)',
+    500: 'https://dashboard.gelato.com/docs/ (Errors: Internal Server Error)',
+    503: 'https://dashboard.gelato.com/docs/ (Errors: Server Errors 502, 503, 504)',
+}
+ERROR_CODES = {
+    'invalid_request_too_many_products': STOCK_PAGE,
+    'invalid_request_products_not_provided': STOCK_PAGE,
+    'invalid_api_key_provided': STOCK_PAGE,
+    # Gelato names no code for these: the simulator's own words for each case.
+    'validation_error': UNDOCUMENTED, 'invalid_request': UNDOCUMENTED,
+    'invalid_json': UNDOCUMENTED, 'not_found': UNDOCUMENTED, 'conflict': UNDOCUMENTED,
+    'forbidden': UNDOCUMENTED, 'too_many_requests': UNDOCUMENTED,
+    'internal_server_error': UNDOCUMENTED, 'service_unavailable': UNDOCUMENTED,
+}
+# Headers of the answers beyond Content-Type: Gelato documents none. `Retry-After` (RFC 9110) is
+# sent with a 429 because Gelato's table asks for a backoff without saying how long; Odoo
+# honours it when present and backs off exponentially when not.
+ERROR_HEADERS = {'Retry-After': UNDOCUMENTED}
+
+
 class ApiError(Exception):
     """An error in Gelato's documented JSON shape: `{"code": ..., "message": ...}` (the only
     error body Gelato's docs show, docs/products/stock/region-availability/); the fields at fault
-    are named in the message."""
+    are named in the message. Only the statuses, codes and headers listed above are answered."""
 
     def __init__(self, status, code, message, details=()):
+        if status not in ERROR_STATUSES or code not in ERROR_CODES:
+            raise ValueError(f'{status} {code}: not an answer the simulator knows Gelato for')
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, list(details)
 
     def response(self, headers=None):
+        unknown = set(headers or ()) - set(ERROR_HEADERS)
+        if unknown:
+            raise ValueError(f'{sorted(unknown)}: not a header the simulator sends')
         return json_response({'code': self.code, 'message': self.message}, self.status, headers)
 
 
@@ -128,6 +167,11 @@ def _check_address(address, ref, errors, required):
             and country not in data.ISO_COUNTRIES:
         hint = ' (the United Kingdom is GB)' if country == 'UK' else ''
         errors.append((f'{ref}.country', f'{country!r} is not an ISO 3166-1 alpha-2 code{hint}'))
+    state = address.get('state')
+    codes = data.STATE_CODES.get(country) if isinstance(country, str) else None
+    if codes and isinstance(state, str) and state.strip() and state not in codes:
+        errors.append((f'{ref}.state', f'{state!r} is not a state code of {country} (ISO 3166-2 '
+                                       'without the country part)'))
     email = address.get('email')
     if isinstance(email, str) and email.strip() and not _EMAIL.fullmatch(email.strip()):
         errors.append((f'{ref}.email', 'is not a valid email address'))
@@ -584,7 +628,9 @@ class ApiHandlers:
         _check_address(body.get('recipient'), 'recipient', errors,
                        data.ADDRESS_REQUIRED + ('postCode',))
         products = body.get('products')
-        self._check_items(products, errors, files_required=False, ref='products')
+        # "Files are required for printable products only" (docs/orders/v4/quote, ProductObject):
+        # every product of the catalog here is printed.
+        self._check_items(products, errors, files_required=True, ref='products')
         _validated('order_quote', body, errors)
         country, currency = body['recipient']['country'], body['currency']
         # One quote per production site, as the order would be split: Gelato's quote example

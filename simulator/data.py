@@ -331,3 +331,17 @@ def receipt(order_id, currency, items, products_price, shipping_price, vat_rate=
         'totalInitial': total, 'total': total, 'totalVat': round(products_vat + shipping_vat, 2),
         'totalInclVat': round(total + products_vat + shipping_vat, 2),
     }
+
+
+# State codes Gelato takes where it requires a state: ISO 3166-2 without the country part
+# (https://apisupport.gelato.com/hc/en-us/articles/360013540520, "State codes are based on the
+# ISO 3166-2 standard by omitting the country code part of the code", and its lists for these
+# three countries; docs/orders/v4/create, ShippingAddressObject.state).
+STATE_CODES = {
+    'AU': frozenset('ACT NSW NT QLD SA TAS VIC WA'.split()),
+    'CA': frozenset('AB BC MB NB NL NS NT NU ON PE QC SK YT'.split()),
+    'US': frozenset(
+        'AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH '
+        'NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC AS GU MP PR UM VI'
+        .split()),
+}

@@ -701,7 +701,8 @@ class GelatoSimulator(ApiHandlers):
                     return handler(body, request.args, **match.groupdict())
             allowed = allowed or bool(match)
         if allowed:
-            raise ApiError(405, 'method_not_allowed', f'{request.method} is not allowed on {path}')
+            # Gelato's table has no 405: the resource does not exist for that method.
+            raise ApiError(404, 'not_found', f'{request.method} is not allowed on {path}')
         raise ApiError(404, 'not_found', f'No such endpoint: {request.method} {path}')
 
     def _fault_response(self, fault, request):

@@ -79,7 +79,7 @@ class TestGelatoOrder(GelatoOrderTestMixin, GelatoOrderCase):
         self.assertEqual(main.reference, connected.reference)
         remote_ids = {o['id'] for o in self._remote_orders_for(order)}
         self.assertEqual({main.gelato_id, connected.gelato_id}, remote_ids)
-        small_line, medium_line = order.order_line.sorted('id')
+        small_line, medium_line = order._gelato_lines().sorted('id')
         self.assertEqual(main.sale_line_ids, small_line)
         self.assertEqual(connected.sale_line_ids, medium_line)
         # What Gelato stored for each part is what each record carries.
@@ -322,7 +322,7 @@ class TestGelatoOrder(GelatoOrderTestMixin, GelatoOrderCase):
                          ('legacy-gelato-id', order.name, 'migrated', 'sent'))
         self.assertEqual(records.status, 'shipped')
         self.assertEqual(str(records.max_delivery_date), '2030-01-05')
-        self.assertEqual(records.sale_line_ids, order.order_line)
+        self.assertEqual(records.sale_line_ids, order._gelato_lines())
         self.assertEqual(small_line.gelato_item_status, 'shipped')
         self.assertEqual(records.package_ids.tracking_url, 'https://track.example/OLD-1')
         self.assertEqual(order.gelato_order_id, 'legacy-gelato-id')
@@ -378,7 +378,7 @@ class TestGelatoOrderWebhook(GelatoOrderTestMixin, GelatoHttpCase):
         order = self._confirm_and_send(self._order())
         old = order.gelato_order_ids
         self._gelato_event('order_item_status_updated', old.gelato_id,
-                           itemReferenceId=str(order.order_line.id), status='failed',
+                           itemReferenceId=str(order._gelato_lines().id), status='failed',
                            comment="The file could not be downloaded")
         self._gelato_status(old.gelato_id, 'failed')
         self.assertEqual(order.gelato_status, 'failed')

@@ -214,7 +214,7 @@ class TestHardening(GelatoOrderCase):
         order = self._confirm_and_send(self._order())
         record = order.gelato_order_ids
         record._gelato_apply_item_status(
-            str(order.order_line.id), 'failed',
+            str(order._gelato_lines().id), 'failed',
             comment='Bad file <img src="https://evil.example/x.png"> see https://evil.example/fix')
         note = order.activity_ids.note or ''
         self.assertNotIn('evil.example', note)

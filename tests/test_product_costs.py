@@ -99,4 +99,4 @@ class TestProductCostsAndAvailability(GelatoOrderCase):
         self.poster.action_gelato_check_availability()
         order = self._confirm_and_send(self._order())
         self.assertEqual(order.state, 'sale')
-        self.assertFalse(order.order_line.gelato_availability_warning)
+        self.assertFalse(order._gelato_lines().gelato_availability_warning)

@@ -54,7 +54,7 @@ class TestSaleOrder(GelatoOrderCase):
         self.assertIn('does not offer', rate['error_message'])
 
     def test_rate_when_gelato_is_down_is_a_clear_message(self):
-        order = self._order()
+        order = self._order(carrier=False)
         self.simulator.go_down()
         try:
             rate = self.carrier_normal.rate_shipment(order)
@@ -92,7 +92,7 @@ class TestSaleOrder(GelatoOrderCase):
                 self.regular_product
 
     def test_services_and_notes_may_join_a_gelato_order(self):
-        order = self._order([(self.small, 1), (self.service, 1)])
+        order = self._order([(self.small, 1), (self.service, 1)], carrier=False)
         order.order_line = [(0, 0, {'display_type': 'line_note', 'name': "Handle with care"})]
         self.assertEqual(len(order.order_line), 3)
 
@@ -130,7 +130,7 @@ class TestSaleOrder(GelatoOrderCase):
             'availability': [{'stockRegionUid': 'EU', 'status': 'out-of-stock'}],
         }])
         order = self._order()
-        self.assertIn('out of stock', order.order_line.gelato_availability_warning)
+        self.assertIn('out of stock', order._gelato_lines().gelato_availability_warning)
         with self.assertRaisesRegex(ValidationError, r'(?s)Gelato tpl-poster.*out of stock.*EU'):
             order.action_confirm()
 

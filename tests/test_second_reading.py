@@ -64,6 +64,47 @@ class TestSecondReading(GelatoOrderCase):
         self.assertFalse(rate['success'])
         self.assertIn("does not offer", rate['error_message'])
 
+    def test_quotes_carry_the_print_files_of_the_order(self):
+        """Issue 24, point 6: "Files are required for printable products only"
+        (dashboard.gelato.com/docs/orders/v4/quote, ProductObject.files): the quote sends the
+        files the order will be printed from, and Gelato refuses a printable product without."""
+        self.simulator.clear_requests()
+        order = self._confirm_and_send(self._order(carrier=self.carrier_normal))
+        quotes = [r['json'] for r in self.simulator.requests
+                  if r['path'] == '/order/v4/orders:quote']
+        self.assertTrue(quotes)
+        quoted = quotes[0]['products'][0]['files']
+        self.assertTrue(quoted)
+        self.assertEqual(quoted, self._remote(order)['items'][0]['files'],
+                         "the files quoted are those Gelato stored with the order")
+        bare = self._order([(self.medium, 1)], carrier=False)
+        self.poster.gelato_image_ids.datas = False
+        with self.assertRaisesRegex(UserError, 'at least one print file is required'):
+            bare._gelato_quote()
+
+    def test_open_forms_are_told_when_the_outbox_sends_the_order(self):
+        """Issue 24, point 16: the "Waiting to be sent to Gelato" banner goes as soon as the order
+        went out: the salespeople's browsers hear, on Odoo's bus, which sale and Gelato order to
+        reload (ids only); the form reloads them (static/src/backend/gelato_form_follows.js)."""
+        order = self._order(carrier=self.carrier_normal)
+        order.action_confirm()
+        Bus = self.env['bus.bus'].sudo()
+        self.env.cr.precommit.run()  # Odoo creates the bus's rows before committing.
+        Bus.search([]).unlink()
+        self._run_outbox()
+        self.assertEqual(order.gelato_order_ids.state, 'sent')
+        self.env.cr.precommit.run()
+        group = self.env.ref('sales_team.group_sale_salesman')
+        heard = [(json.loads(b.channel), json.loads(b.message)) for b in Bus.search([])]
+        changed = [(channel, message['payload']) for channel, message in heard
+                   if message['type'] == 'gelato_connector/changed']
+        self.assertTrue(changed)
+        for channel, payload in changed:
+            self.assertEqual(channel[1:], ['res.groups', group.id], "every salesperson's channel")
+            self.assertEqual(set(payload), {'sale.order', 'gelato.order'})
+        self.assertIn(order.id, changed[-1][1]['sale.order'])
+        self.assertIn(order.gelato_order_ids.id, changed[-1][1]['gelato.order'])
+
     def test_receipt_amounts_gelato_types_as_strings_are_read(self):
         # ReceiptItemObject: "amount | string" and "priceBase | string"
         # (dashboard.gelato.com/docs/orders/v4/get).

@@ -14,6 +14,7 @@ import requests
 from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.gelato_connector.simulator import SEED_TEMPLATE_IDS
+from odoo.addons.gelato_connector.simulator import api as sim_api
 from odoo.addons.gelato_connector.simulator import data as sim_data
 from odoo.addons.gelato_connector.tests.common import API_KEY, start_simulator
 from odoo.addons.gelato_connector.tests.test_gelato_contract import example
@@ -736,3 +737,63 @@ class TestSimulator(TransactionCase):
         unreachable = self._create(body)
         self.assertIn('could not be downloaded',
                       self.simulator.print_file_problems(unreachable['id'])[0])
+
+    # --- issue 24, point 10: nothing Gelato does not name --------------------------------------
+
+    def test_a_property_gelatos_tables_do_not_name_is_refused(self):
+        """The create and quote tables (docs/orders/v4/create, docs/orders/v4/quote/) list every
+        property of an order, an item, a file and an address: another one is refused, named."""
+        for where, change in (
+                ('giftMessage', lambda b: b.update(giftMessage="Happy birthday")),
+                ('items[0].colour', lambda b: b['items'][0].update(colour='red')),
+                ('items[0].files[0].dpi', lambda b: b['items'][0]['files'][0].update(dpi=300)),
+                ('shippingAddress.houseNumber',
+                 lambda b: b['shippingAddress'].update(houseNumber='451'))):
+            body = self._order_body()
+            change(body)
+            self._refuse_create(body, f"{where}: is not a field Gelato's table documents")
+        body = self._quote_body()
+        body['recipient']['street'] = 'Clarkson Ave'
+        self._refused('POST', '/order/v4/orders:quote', body,
+                      "recipient.street: is not a field Gelato's table documents")
+        self._ok('POST', '/order/v4/orders:quote', self._quote_body())
+
+    def test_thread_colors_are_at_most_six_hex_codes(self):
+        """docs/orders/v4/create, File.threadColors: "hex color codes specifically for embroidery
+        products. You can input up to six colors"; docs/guides/embroidery writes them "#a57742"."""
+        body = self._order_body()
+        body['items'][0]['files'][0]['threadColors'] = ['#000000', '#cb3265']
+        self._create(body)
+        for colors, text in ((['red'], "items[0].files[0].threadColors[0]"),
+                             (['#12345'], "items[0].files[0].threadColors[0]"),
+                             (['#000000'] * 7, "items[0].files[0].threadColors")):
+            body['orderReferenceId'] = f'threads-{len(colors)}-{colors[0]}'
+            body['items'][0]['files'][0]['threadColors'] = colors
+            self._refuse_create(body, text)
+
+    def test_a_state_is_one_of_its_countrys_iso_codes(self):
+        """apisupport.gelato.com 360013540520: "State codes are based on the ISO 3166-2 standard
+        by omitting the country code part of the code" (its lists for AU, CA and US)."""
+        body = self._order_body()
+        body['shippingAddress']['state'] = 'New York'
+        self._refuse_create(body, "shippingAddress.state: 'New York' is not a state code of US")
+        body['shippingAddress']['state'] = 'AE'  # USPS armed forces, not ISO 3166-2
+        self._refuse_create(body, "'AE' is not a state code of US")
+        body['shippingAddress']['state'] = 'NY'
+        self._create(body)
+
+    def test_only_statuses_and_codes_gelato_documents_or_marked_unknown_are_answered(self):
+        """https://dashboard.gelato.com/docs/ (Errors) lists the statuses; the simulator answers no
+        other (a method an endpoint does not take is a 404, Gelato's table has no 405), and every
+        code it answers is either one a Gelato page shows or marked as the simulator's own."""
+        self.assertEqual(sim_api.ERROR_CODES['invalid_request_too_many_products'], STOCK)
+        self.assertIsNone(sim_api.ERROR_CODES['validation_error'], "marked as not Gelato's")
+        documented = {s for s, page in sim_api.ERROR_STATUSES.items() if page}
+        self.assertEqual(documented, {400, 401, 404, 409, 429, 500, 503})
+        with self.assertRaises(ValueError):
+            sim_api.ApiError(418, 'not_found', "never")
+        with self.assertRaises(ValueError):
+            sim_api.ApiError(400, 'made_up_code', "never")
+        response = self._call('DELETE', '/order/v4/orders:quote', {})
+        self.assertEqual(response.status_code, 404, response.text)
+        self.assertEqual(set(response.json()), {'code', 'message'})

@@ -8,7 +8,7 @@ Gelato's pages: receipts of an order (dashboard.gelato.com/docs/orders/v4/get, R
 import logging
 
 from odoo import Command, fields
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
 from odoo.addons.gelato_connector import upgrade_steps
@@ -110,6 +110,77 @@ class TestWalkFindings(GelatoOrderCase):
         self.assertGreater(record.next_attempt_at, fields.Datetime.now())
         triggers = self.env['ir.cron.trigger'].search([('cron_id', '=', cron.id)])
         self.assertIn(record.next_attempt_at, triggers.mapped('call_at'))
+
+    # --- a Gelato quotation without shipping (point 6) ---------------------------------------
+
+    def _seller(self):
+        return self.env['res.users'].create({
+            'name': "Sam Seller", 'login': 'walk_seller', 'email': 'sam@example.com',
+            'group_ids': [Command.set([self.env.ref('sales_team.group_sale_salesman').id])],
+        })
+
+    def test_a_gelato_quotation_without_shipping_is_refused_saying_what_to_do(self):
+        """Never an order whose shipping nobody chose or paid: the salesperson's *Confirm* says
+        to press *Add shipping*; nothing is sent. Shipping chosen in Odoo's wizard, priced by
+        Gelato's quote (docs/orders/v4/quote), the same click sends the order with that method
+        (docs/orders/v4/create, shipmentMethodUid)."""
+        seller = self._seller()
+        order = self._order(carrier=False)
+        order.user_id = seller
+        with self.assertRaisesRegex(ValidationError, r'press "Add shipping" and pick a Gelato'):
+            order.with_user(seller).action_confirm()
+        self.assertEqual(order.state, 'draft')
+        self.assertFalse(order.gelato_order_ids)
+        self.assertFalse(self.simulator.orders)
+        action = order.with_user(seller).action_open_delivery_wizard()
+        wizard = self.env['choose.delivery.carrier'].with_user(seller).with_context(
+            **action['context']).create({'order_id': order.id})
+        self.assertEqual(wizard.carrier_id, self.carrier_normal, "Standard is proposed")
+        wizard.update_price()  # "Get rate"
+        self.assertGreater(wizard.delivery_price, 0)
+        wizard.button_confirm()
+        delivery = order.order_line.filtered('is_delivery')
+        self.assertEqual(delivery.price_unit, wizard.delivery_price)
+        order.with_user(seller).action_confirm()
+        self._run_outbox()
+        remote = self._remote(order)
+        quoted = [m['shipmentMethodUid'] for q in order.sudo().gelato_quote
+                  for m in q['shipmentMethods'] if m['type'] in ('normal', 'standard')]
+        self.assertIn(remote['shipment']['shipmentMethodUid'], quoted)
+
+    def test_a_quotation_shipped_by_another_carrier_is_refused_naming_it(self):
+        other = self.env['delivery.carrier'].create({
+            'name': "Own Van", 'delivery_type': 'fixed', 'fixed_price': 4.0,
+            'product_id': self.env['product.product'].create({
+                'name': "Van", 'type': 'service'}).id,
+        })
+        order = self._order(carrier=False)
+        order.set_delivery_line(other, 4.0)
+        with self.assertRaisesRegex(ValidationError, 'replace the delivery method Own Van'):
+            order.action_confirm()
+        self.assertFalse(self.simulator.orders)
+
+    def test_a_paid_order_without_shipping_waits_for_the_salesperson(self):
+        """The customer paid: the order is confirmed (nothing may refuse a payment) and waits in
+        *Needs attention* saying why, never sent with a method nobody chose."""
+        provider = self._enable_demo_payment()
+        if not provider:
+            self.skipTest("payment_demo is not installed")
+        order = self._order(carrier=False)
+        self.env['payment.transaction'].sudo().create({
+            'provider_id': provider.id,
+            'payment_method_id': self.env.ref('payment_demo.payment_method_demo').id,
+            'amount': order.amount_total, 'currency_id': order.currency_id.id,
+            'partner_id': order.partner_id.id, 'operation': 'online_direct',
+            'reference': f'{order.name}-tx', 'sale_order_ids': [Command.set(order.ids)],
+            'state': 'done',
+        })._post_process()
+        self.assertEqual(order.state, 'sale')
+        record = order.gelato_order_ids
+        self.assertEqual(record.state, 'attention')
+        self.assertIn('Add shipping', record.last_error)
+        self._run_outbox()
+        self.assertFalse(self.simulator.orders)
 
     def test_event_types_are_shown_in_words(self):
         events = self.env['gelato.event'].create([{
