@@ -48,7 +48,7 @@ class Rpc:
                                   timeout=60).json()
         if 'error' in reply:
             raise RuntimeError(reply['error']['data'].get('message') or reply['error'])
-        return reply['result']
+        return reply.get('result')
 
     def call(self, model, method, *args, **kwargs):
         return self._post('/web/dataset/call_kw', {
@@ -127,10 +127,11 @@ def main():
     product = seller.call('product.product', 'search_read',
                           [('gelato_product_uid', '!=', False), ('sale_ok', '=', True)],
                           fields=['display_name'], limit=1)[0]
-    customer = seller.call('res.partner', 'create', {
+    # The customer exists (a salesperson may not create contacts in Odoo 19).
+    customer = admin.call('res.partner', 'create', {
         'name': "Walk Customer", 'street': 'Unter den Linden 5', 'city': 'Berlin',
-        'zip': '10117', 'country_id': seller.call('res.country', 'search',
-                                                  [('code', '=', 'DE')])[0],
+        'zip': '10117', 'country_id': admin.call('res.country', 'search',
+                                                 [('code', '=', 'DE')])[0],
         'email': 'walk.customer@example.com', 'phone': '+49 30 1234567'})
     order_id = seller.call('sale.order', 'create', {
         'partner_id': customer, 'order_line': [(0, 0, {'product_id': product['id'],
