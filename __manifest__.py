@@ -19,6 +19,7 @@
         'data/stock_data.xml',
         'data/ir_cron_data.xml',
         'data/ir_sequence_data.xml',
+        'views/account_move_views.xml',
         'views/delivery_carrier_views.xml',
         'views/gelato_event_views.xml',
         'views/gelato_order_views.xml',

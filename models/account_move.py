@@ -19,6 +19,27 @@ class AccountMove(models.Model):
         help="What this draft bill gathers: one Gelato order, or one day of Gelato receipts.",
     )
 
+    gelato_charged_total = fields.Monetary(
+        string="Charged by Gelato", compute='_compute_gelato_charged_total',
+        currency_field='currency_id',
+        help="What Gelato's receipts on this bill charged in all, VAT included.",
+    )
+    gelato_total_differs = fields.Boolean(compute='_compute_gelato_charged_total')
+
+    # === COMPUTE METHODS === #
+
+    @api.depends('line_ids.gelato_receipt_total', 'line_ids.gelato_receipt_ref', 'amount_total')
+    def _compute_gelato_charged_total(self):
+        """A bill whose total is not what Gelato charged says so (a tax that did not match, a
+        rounding Gelato did per line): never silently off."""
+        for bill in self:
+            totals = {line.gelato_receipt_ref: line.gelato_receipt_total
+                      for line in bill.line_ids if line.gelato_receipt_ref}
+            charged = sum(totals.values())
+            bill.gelato_charged_total = charged
+            bill.gelato_total_differs = bool(totals) and bool(
+                bill.currency_id.compare_amounts(bill.amount_total, charged))
+
     # === BUSINESS METHODS === #
 
     @api.model
@@ -43,8 +64,8 @@ class AccountMove(models.Model):
         refund = receipt.get('transactionType') == 'refund'
         currency = self._gelato_receipt_currency(receipt)
         lines = self._gelato_receipt_line_values(gelato_order, receipt, currency)
-        fingerprint = hashlib.sha1(json.dumps(lines, sort_keys=True, default=str).encode()) \
-            .hexdigest()
+        fingerprint = hashlib.sha1(json.dumps(
+            [lines, receipt.get('totalInclVat')], sort_keys=True, default=str).encode()).hexdigest()
         Line = self.env['account.move.line']
         billed = Line.search([('gelato_receipt_ref', '=', receipt_id),
                               ('company_id', '=', company.id)])
@@ -55,9 +76,11 @@ class AccountMove(models.Model):
             bill.line_ids.filtered(lambda ln: ln.gelato_receipt_ref == receipt_id).unlink()
         else:
             bill = self._gelato_draft_bill(gelato_order, currency, refund)
+        charged = utils.number(receipt.get('totalInclVat'))
         bill.write({'invoice_line_ids': [fields.Command.create({
             **values, 'gelato_receipt_ref': receipt_id, 'gelato_receipt_hash': fingerprint,
             'gelato_order_id': gelato_order.id,
+            'gelato_receipt_total': abs(charged) if charged is not None else 0.0,
         }) for values in lines]})
         return bill
 
@@ -122,6 +145,18 @@ class AccountMove(models.Model):
                     rows.append((product, None, 1, price, vat))
         if not rows:
             raise UserError(self.env._("Gelato's receipt %s charges nothing.", receipt.get('id')))
+        total = utils.number(receipt.get('total'))
+        total_vat = utils.number(receipt.get('totalVat'))
+        receipt_rate = total_vat / total * 100 if total and total > 0 and total_vat else None
+        discount = utils.number(receipt.get('discount')) or 0.0
+        if discount > 0 and total is not None:
+            # The receipt's own discount (ReceiptObject.discount), when its items' prices do not
+            # already count it: a line of its own, taxed as the receipt.
+            charged = sum(price for _p, _t, _q, price, _v in rows)
+            if currency.compare_amounts(charged - discount, total) == 0:
+                discount_vat = utils.number(receipt.get('discountVat')) or 0.0
+                rows.append((self.env.ref('gelato_connector.product_gelato_printing_cost'),
+                             self.env._("Discount"), 1, -discount, -abs(discount_vat)))
         values = []
         for product, title, quantity, price, vat in rows:
             label = f"{gelato_order.reference}: {title or product.name}"
@@ -132,8 +167,8 @@ class AccountMove(models.Model):
             values.append({
                 'product_id': product.id, 'name': label, 'quantity': quantity,
                 'price_unit': unit,
-                'tax_ids': [fields.Command.set(
-                    self._gelato_purchase_tax(company, price, vat).ids)],
+                'tax_ids': [fields.Command.set(self._gelato_purchase_tax(
+                    company, currency, price, vat, receipt_rate).ids)],
             })
         return values
 
@@ -148,17 +183,28 @@ class AccountMove(models.Model):
         return float(value)
 
     @api.model
-    def _gelato_purchase_tax(self, company, price, vat):
-        """The company's purchase tax whose rate is the receipt's VAT rate (none when Gelato
-        charged no VAT or no tax matches)."""
+    def _gelato_purchase_tax(self, company, currency, price, vat, receipt_rate=None):
+        """The company's purchase tax for a receipt line: one that gives Gelato's VAT on this
+        line as Gelato rounds it (per line, to the cent), the closest to the receipt's own rate
+        (its `totalVat` over its `total`) when several do; none when Gelato charged no VAT or
+        no tax gives it. A division per line is no rate: Gelato's example receipt charges 0.10
+        on 1.70 and 0.30 on 4.91, both its 6%.
+
+        :param float receipt_rate: The receipt's VAT rate in percent, if known.
+        """
         if not vat or not price:
             return self.env['account.tax']
-        rate = round(vat / price * 100, 1)
         taxes = self.env['account.tax'].search([
             ('type_tax_use', '=', 'purchase'), ('amount_type', '=', 'percent'),
             ('price_include', '=', False), *self.env['account.tax']._check_company_domain(company),
         ])
-        return taxes.filtered(lambda t: abs(t.amount - rate) < 0.05)[:1]
+        price, vat = abs(price), abs(vat)
+        fits = taxes.filtered(lambda t: currency.compare_amounts(
+            abs(currency.round(price * t.amount / 100) - vat), currency.rounding) <= 0)
+        if not fits:
+            return self.env['account.tax']
+        target = receipt_rate if receipt_rate else vat / price * 100
+        return min(fits, key=lambda t: (abs(t.amount - target), t.sequence, t.id))
 
     @api.model
     def _gelato_draft_bill(self, gelato_order, currency, refund=False):

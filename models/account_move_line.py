@@ -15,3 +15,8 @@ class AccountMoveLine(models.Model):
         'gelato.order', string="Gelato Order", readonly=True, copy=False, index='btree_not_null',
         ondelete='set null',
     )
+    gelato_receipt_total = fields.Float(
+        string="Gelato Receipt Total", readonly=True, copy=False,
+        help="What Gelato's receipt charged in all, VAT included (`totalInclVat`), in the bill's "
+             "currency: the bill is checked against it.",
+    )

@@ -91,6 +91,32 @@ class TestWebhook(GelatoHttpCase):
         self.assertEqual(response.status_code, 413)
         self.assertFalse(self._events())
 
+    def test_a_form_body_over_one_mib_is_refused_before_odoo_parses_it(self):
+        """Issue 24, point 13: Odoo parses a form or multipart body into the request's
+        parameters before the controller runs; the route's own `max_content_length` (Odoo 19)
+        bounds it there, so 1 MiB is the most Odoo ever reads or parses for this route."""
+        rule = next(r for r in self.env['ir.http'].routing_map().iter_rules()
+                    if r.rule == '/gelato/webhook')
+        self.assertEqual(rule.endpoint.routing['max_content_length'], 1024 * 1024)
+        for files in (None, {'upload': ('big.bin', b'x' * 1100000)}):
+            with self.subTest(multipart=bool(files)):
+                response = self.url_open(
+                    '/gelato/webhook', data=None if files else {'pad': 'x' * 1100000},
+                    files=files, headers={'signature': WEBHOOK_SECRET})
+                self.assertEqual(response.status_code, 413)
+        self.assertFalse(self._events())
+
+    def test_a_query_string_is_ignored_without_a_warning_per_request(self):
+        """Issue 24, point 13: a sender's query string (`?source=gelato`) is not the event and
+        logs nothing; the JSON body is the event."""
+        with self.assertNoLogs('odoo.http', level='WARNING'):
+            response = self.url_open(
+                '/gelato/webhook?source=gelato&retry=1',
+                data=json.dumps({'id': 'query-1', 'event': 'order_status_updated'}),
+                headers={'Content-Type': 'application/json', 'signature': WEBHOOK_SECRET})
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertTrue(self._events().filtered(lambda e: e.event_id == 'query-1'))
+
     def test_bodies_that_are_not_events_are_400_with_a_short_json_error(self):
         for raw in ('not json', '[1, 2]', '"text"', '{}', '{"id": "x"}', '{"event": "x"}',
                     '{"id": null, "event": "x"}', '{"id": {"a": 1}, "event": "x"}',
