@@ -156,11 +156,11 @@ def gelato_id(value):
 
 
 def plain_text(text, max_length=2000):
-    """Return text from outside (Gelato's comments) as plain text: markup and links dropped."""
+    """Return text from outside (Gelato's comments) as it was written, on one line and at most
+    `max_length` characters: nothing is stripped, so it must be escaped wherever it is shown
+    (`Markup("%s") % text`), where markup reads as text and a link is no link."""
     if not isinstance(text, str):
         return ''
-    text = re.sub(r'<[^>]*>', ' ', text)
-    text = re.sub(r'(?i)\b(?:https?|ftp)://\S+', '', text)
     return ' '.join(text.split())[:max_length]
 
 

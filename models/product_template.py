@@ -328,6 +328,14 @@ class ProductTemplate(models.Model):
             )
         else:
             message = self.env._("Every variant can be printed in every Gelato region.")
+        # Gelato's stock is per product UID: other designs on the same base product share it.
+        others = self.env['product.product'].search([
+            ('gelato_product_uid', 'in', variants.mapped('gelato_product_uid')),
+            ('id', 'not in', variants.ids)])
+        if others:
+            message += ' ' + self.env._(
+                "Gelato's stock is per base product, so this also applies to: %s.",
+                ', '.join(sorted(set(others.mapped('display_name')))))
         return utils.notification(
             'success', self.env._("Gelato availability"), message,
             next_action={'type': 'ir.actions.client', 'tag': 'soft_reload'},

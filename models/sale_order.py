@@ -11,6 +11,7 @@ from markupsafe import Markup
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.http import request
+from odoo.tools import html2plaintext
 
 from odoo.addons.gelato_connector import const, utils
 from odoo.addons.gelato_connector.exceptions import GelatoError
@@ -974,16 +975,17 @@ class SaleOrder(models.Model):
     def _gelato_schedule_activity(self, note, summary=None):
         """Give the person responsible a to-do about this order (once per open to-do text).
 
-        Gelato's words are plain text here: markup, pictures and links are dropped.
+        Gelato's words are text here, escaped: markup reads as text, a link is no link.
 
         :return: The to-do (the one already open for the same text, if any).
         :rtype: mail.activity
         """
         user = self._gelato_responsible()
         summary = summary or self.env._("Gelato needs attention")
-        note = utils.plain_text(note)
+        note = Markup("%s") % utils.plain_text(note)
         existing = self.activity_ids.filtered(
-            lambda a: a.summary == summary and utils.plain_text(a.note or '') == note)
+            lambda a: a.summary == summary and utils.plain_text(html2plaintext(a.note or ''))
+            == utils.plain_text(html2plaintext(note)))
         if existing:
             return existing[:1]
         return self.activity_schedule(

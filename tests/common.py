@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urljoin
 
-from odoo import fields, sql_db
+from odoo import Command, fields, sql_db
 from odoo.tests import HttpCase, TransactionCase
 from odoo.tests.common import ChromeBrowser
 
@@ -194,6 +194,21 @@ class GelatoOrderMixin(GelatoSetupMixin):
             provider.sudo().write({'state': 'test', 'is_published': True,
                                    'company_id': cls.company.id})
         return provider
+
+    def _paid_transaction(self, order):
+        """A done online payment of the whole order by Odoo's demo provider (not yet post-
+        processed); the test is skipped when payment_demo is not installed."""
+        provider = self._enable_demo_payment()
+        if not provider:
+            self.skipTest("payment_demo is not installed")
+        return self.env['payment.transaction'].sudo().create({
+            'provider_id': provider.id,
+            'payment_method_id': self.env.ref('payment_demo.payment_method_demo').id,
+            'amount': order.amount_total, 'currency_id': order.currency_id.id,
+            'partner_id': order.partner_id.id, 'operation': 'online_direct',
+            'reference': f'{order.name}-tx', 'sale_order_ids': [Command.set(order.ids)],
+            'state': 'done',
+        })
 
     def _gelato_product(self, ref, options, areas=('front',), images=True):
         self.simulator.make_template(ref, options, print_areas=areas)

@@ -210,16 +210,21 @@ class TestHardening(GelatoOrderCase):
 
     # --- what Gelato's words may carry ---------------------------------------------------------
 
-    def test_links_and_images_in_gelatos_comments_are_dropped_from_activities(self):
+    def test_links_and_images_in_gelatos_comments_are_shown_as_text_in_activities(self):
+        """Issue 24, point 13: Gelato's words are escaped, not stripped: the salesperson reads
+        what Gelato wrote, and no picture loads and no link is made from it."""
         order = self._confirm_and_send(self._order())
         record = order.gelato_order_ids
         record._gelato_apply_item_status(
             str(order._gelato_lines().id), 'failed',
             comment='Bad file <img src="https://evil.example/x.png"> see https://evil.example/fix')
         note = order.activity_ids.note or ''
-        self.assertNotIn('evil.example', note)
+        self.assertIn('Bad file &lt;img src=', note)
+        self.assertIn('see https://evil.example/fix', note)
         self.assertNotIn('<img', note)
-        self.assertIn('Bad file', note)
+        self.assertNotIn('<a ', note)
+        self.assertIn('Bad file <img', record.item_ids.status_comment or '',
+                      "kept as Gelato wrote it")
 
     def test_print_file_links_are_never_logged_and_can_be_revoked(self):
         with capture_logs() as logs:

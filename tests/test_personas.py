@@ -265,19 +265,9 @@ class TestPersonas(GelatoHttpCase):
     # --- the shopper ----------------------------------------------------------------------------
 
     def test_paid_order_not_sendable_yet_confirms_for_the_public_user(self):
-        provider = self._enable_demo_payment()
-        if not provider:
-            self.skipTest("payment_demo is not installed")
         order = self._order(carrier=self.carrier_normal)
         self.poster.gelato_image_ids[:1].datas = False
-        tx = self.env['payment.transaction'].sudo().create({
-            'provider_id': provider.id,
-            'payment_method_id': self.env.ref('payment_demo.payment_method_demo').id,
-            'amount': order.amount_total, 'currency_id': order.currency_id.id,
-            'partner_id': order.partner_id.id, 'operation': 'online_direct',
-            'reference': f'{order.name}-tx', 'sale_order_ids': [Command.set(order.ids)],
-            'state': 'done',
-        })
+        tx = self._paid_transaction(order)
         # As /payment/status/poll does: the transaction as superuser, for the public user.
         tx.with_user(self.env.ref('base.public_user')).sudo()._post_process()
         self.assertEqual(order.state, 'sale', "a paid order is never lost")

@@ -240,6 +240,7 @@ class TestSecondReading(GelatoOrderCase):
         self.assertEqual(second._gelato_availability_in('EU'), 'out-of-stock',
                          "the second design is out of stock too")
         self.assertIn('EU: out-of-stock', answer['params']['message'])
+        self.assertIn("this also applies to: Second design", answer['params']['message'])
 
     # --- addresses (apisupport.gelato.com, article 360013856080) ----------------------------
 

@@ -5,6 +5,8 @@ Gelato, and a retry kept at the time it was promised.
 Gelato's pages: receipts of an order (dashboard.gelato.com/docs/orders/v4/get, ReceiptObject:
 `shippingPrice`, `packagingPrice`), cancel (dashboard.gelato.com/docs/orders/v4/cancel).
 """
+import base64
+import json
 import logging
 
 from odoo import Command, fields
@@ -163,18 +165,8 @@ class TestWalkFindings(GelatoOrderCase):
     def test_a_paid_order_without_shipping_waits_for_the_salesperson(self):
         """The customer paid: the order is confirmed (nothing may refuse a payment) and waits in
         *Needs attention* saying why, never sent with a method nobody chose."""
-        provider = self._enable_demo_payment()
-        if not provider:
-            self.skipTest("payment_demo is not installed")
         order = self._order(carrier=False)
-        self.env['payment.transaction'].sudo().create({
-            'provider_id': provider.id,
-            'payment_method_id': self.env.ref('payment_demo.payment_method_demo').id,
-            'amount': order.amount_total, 'currency_id': order.currency_id.id,
-            'partner_id': order.partner_id.id, 'operation': 'online_direct',
-            'reference': f'{order.name}-tx', 'sale_order_ids': [Command.set(order.ids)],
-            'state': 'done',
-        })._post_process()
+        self._paid_transaction(order)._post_process()
         self.assertEqual(order.state, 'sale')
         record = order.gelato_order_ids
         self.assertEqual(record.state, 'attention')
@@ -189,6 +181,32 @@ class TestWalkFindings(GelatoOrderCase):
                 ('order_item_tracking_code_updated', 'some_new_event'))])
         self.assertEqual(events.mapped('event_label'),
                          ["Tracking code updated", "Some new event"])
+
+
+@tagged('post_install', '-at_install')
+class TestSignedWithoutShipping(GelatoHttpCase):
+    """Point 6, the customer's side: a quotation signed in the portal is never refused to the
+    customer (they cannot add shipping there): it is confirmed and waits for the salesperson."""
+
+    def test_a_quotation_signed_in_the_portal_without_shipping_waits_for_the_salesperson(self):
+        order = self._order(carrier=False)
+        order.write({'require_signature': True, 'require_payment': False})
+        order.action_quotation_sent()
+        token = order._portal_ensure_token()
+        response = self.url_open(
+            f'/my/orders/{order.id}/accept?access_token={token}',
+            data=json.dumps({'jsonrpc': '2.0', 'method': 'call', 'params': {
+                'name': "Ada Lovelace", 'signature': base64.b64encode(PNG).decode()}}),
+            headers={'Content-Type': 'application/json'})
+        self.assertEqual(response.status_code, 200)
+        answer = response.json()
+        self.assertNotIn('error', answer, response.text)
+        self.assertNotIn('error', answer.get('result') or {}, response.text)
+        self.assertEqual(order.state, 'sale')
+        self.assertEqual(order.gelato_outbox_state, 'attention')
+        self.assertIn('Add shipping', order.gelato_last_error)
+        self._run_outbox()
+        self.assertFalse(self.simulator.orders, "nothing sent with a method nobody chose")
 
 
 @tagged('post_install', '-at_install')
