@@ -951,9 +951,11 @@ class SaleOrder(models.Model):
         """Whether the customer confirms the order: paid online, or signed in the portal (an
         outside user in a web request), which nothing may refuse once done."""
         self.ensure_one()
+        # The request's user, not the order's: the portal works on the order as the superuser
+        # (`_document_check_access`) for a customer who is not even logged in.
         return self._gelato_is_paid() or bool(
             request and getattr(request, 'is_frontend', False)
-            and not self.env.user._is_internal())
+            and not request.env.user._is_internal())
 
     def _gelato_is_paid(self):
         """Whether an online payment of the order went through (authorized or done)."""

@@ -5,7 +5,6 @@ Gelato, and a retry kept at the time it was promised.
 Gelato's pages: receipts of an order (dashboard.gelato.com/docs/orders/v4/get, ReceiptObject:
 `shippingPrice`, `packagingPrice`), cancel (dashboard.gelato.com/docs/orders/v4/cancel).
 """
-import base64
 import json
 import logging
 
@@ -196,7 +195,7 @@ class TestSignedWithoutShipping(GelatoHttpCase):
         response = self.url_open(
             f'/my/orders/{order.id}/accept?access_token={token}',
             data=json.dumps({'jsonrpc': '2.0', 'method': 'call', 'params': {
-                'name': "Ada Lovelace", 'signature': base64.b64encode(PNG).decode()}}),
+                'name': "Ada Lovelace", 'signature': PNG}}),
             headers={'Content-Type': 'application/json'})
         self.assertEqual(response.status_code, 200)
         answer = response.json()
